@@ -33,6 +33,10 @@ type Forward struct {
 	AckRequest       bool
 	OriginatorSystem string // where the peer sends .RES and reports
 
+	// Plain writes an ordinary MIME mail instead, without X-Mms header
+	// fields: the MM3 form for an MMSC's email gateway.
+	Plain bool
+
 	// Content is the multimedia message: its content type (a WSP multipart
 	// type becomes the MIME one) and parts.
 	ContentType pdu.ContentType
@@ -59,6 +63,18 @@ func WriteForward(w io.Writer, f *Forward) error {
 	hw.field("Date", dateOrNow(f.Date).Format(time.RFC1123Z))
 	hw.field("Message-ID", "<"+mid+">")
 	hw.field("MIME-Version", "1.0")
+	if f.Plain {
+		if f.Priority == "High" {
+			hw.field("X-Priority", "1")
+		}
+		if err := writeBody(hw, bw, f.ContentType, f.Parts); err != nil {
+			return err
+		}
+		if hw.err != nil {
+			return hw.err
+		}
+		return bw.Flush()
+	}
 	hw.field("X-Mms-3GPP-MMS-Version", orDefault(f.Version, DefaultVersion))
 	hw.field("X-Mms-Message-Type", ForwardReq)
 	hw.field("X-Mms-Transaction-ID", quote(f.TransactionID))
