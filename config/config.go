@@ -1,0 +1,603 @@
+// Package config reads mmsrelay's TOML configuration into typed values.
+//
+// Load decodes the file, refuses keys it does not know, applies defaults in
+// one place, parses strings once into typed fields (addresses, networks,
+// durations) and reports every problem at once, each naming its key. The
+// rest of the program takes the parts it needs from the result; nothing
+// reads the file again but a reload (SIGHUP), which calls Load anew.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Server   Server    `toml:"server"`
+	SMTP     SMTP      `toml:"smtp"`
+	MMS      MMS       `toml:"mms"`
+	Admin    Admin     `toml:"admin"`
+	Queue    Queue     `toml:"queue"`
+	Records  Records   `toml:"records"`
+	Reply    Reply     `toml:"reply"`
+	Routes   []Route   `toml:"route"`
+	Profiles []Profile `toml:"profile"`
+	Peers    []MM4Peer `toml:"mm4_peer"`
+	Users    []User    `toml:"user"`
+	Quotas   []Quota   `toml:"quota"`
+	Source   string    `toml:"-"` // the file it came from; "" for built-in defaults
+}
+
+// Server holds the process-wide settings.
+type Server struct {
+	Hostname string `toml:"hostname"` // our name in SMTP greetings and Message-IDs
+	DataDir  string `toml:"data_dir"` // store, outbox, records
+	LogLevel string `toml:"log_level"`
+}
+
+// SMTP configures the listeners that take mail in.
+type SMTP struct {
+	Listen           []string `toml:"listen"`            // MX-facing listeners
+	SubmissionListen []string `toml:"submission_listen"` // AUTH after TLS required
+	TrustedNetworks  []string `toml:"trusted_networks"`
+	MaxMessageBytes  int64    `toml:"max_message_bytes"`
+	MaxRecipients    int      `toml:"max_recipients"`
+	TLSCert          string   `toml:"tls_cert"`
+	TLSKey           string   `toml:"tls_key"`
+	// Limits per client IP and per sender.
+	MaxConnectionsPerIP    int            `toml:"max_connections_per_ip"`
+	MessagesPerSenderHour  int            `toml:"messages_per_sender_per_hour"`
+	AllowedSenders         []string       `toml:"allowed_senders"` // empty: anyone
+	Postmaster             string         `toml:"postmaster"`      // where postmaster@ and abuse@ mail goes
+	ReadTimeout            Duration       `toml:"read_timeout"`
+	MinFreeDiskBytes       int64          `toml:"min_free_disk_bytes"`
+	TrustedNetworkPrefixes []netip.Prefix `toml:"-"`
+}
+
+// MMS configures the conversion.
+type MMS struct {
+	Domains         []string `toml:"domains"`
+	DefaultRegion   string   `toml:"default_region"`
+	ShortCodes      []string `toml:"short_codes"`
+	StrictNumbers   bool     `toml:"strict_numbers"`
+	GroupMode       string   `toml:"group_mode"` // "group" or "individual"
+	SubjectMaxChars int      `toml:"subject_max_chars"`
+	StripQuotes     bool     `toml:"strip_quotes"`
+	Expiry          Duration `toml:"expiry"`
+	DeliveryReport  bool     `toml:"delivery_report"`
+	MessageClass    string   `toml:"message_class"`
+	// OriginatorSystem is our system address for MM4 answers and reports;
+	// default "system@<first MMS domain>".
+	OriginatorSystem string `toml:"originator_system"`
+}
+
+// Admin configures the admin listener (metrics, health, queue API).
+type Admin struct {
+	Listen string `toml:"listen"`
+	Token  string `toml:"token"` // required when Listen is not loopback
+}
+
+// Queue configures retries.
+type Queue struct {
+	Lifetime    Duration `toml:"lifetime"`
+	RetryMin    Duration `toml:"retry_min"`
+	RetryMax    Duration `toml:"retry_max"`
+	Workers     int      `toml:"workers"`
+	ResponseTTL Duration `toml:"response_timeout"` // wait for an MM4_forward.RES
+}
+
+// Records configures delivery records and retention.
+type Records struct {
+	KeepBodies  Duration `toml:"keep_bodies"`
+	KeepRecords Duration `toml:"keep_records"`
+}
+
+// Reply configures the way back (phone → email).
+type Reply struct {
+	Domain   string   `toml:"domain"`
+	From     string   `toml:"from"` // "masked" or "direct"
+	TokenTTL Duration `toml:"token_ttl"`
+}
+
+// Route sends numbers with a prefix to an interface.
+type Route struct {
+	Prefix         string  `toml:"prefix"`
+	Type           string  `toml:"type"`
+	Profile        string  `toml:"profile"`
+	Dir            string  `toml:"dir"`
+	Host           string  `toml:"host"`
+	Domain         string  `toml:"domain"`
+	TLS            string  `toml:"tls"`
+	Username       string  `toml:"username"`
+	Password       string  `toml:"password"`
+	AckRequest     bool    `toml:"ack_request"`
+	MaxRate        float64 `toml:"max_rate"`
+	MaxConnections int     `toml:"max_connections"`
+	GatewayDomain  string  `toml:"gateway_domain"`
+	URL            string  `toml:"url"`
+}
+
+// Profile overrides or adds a content adaptation profile.
+type Profile struct {
+	Name            string   `toml:"name"`
+	MaxMessageBytes int      `toml:"max_message_bytes"`
+	MaxWidth        int      `toml:"max_width"`
+	MaxHeight       int      `toml:"max_height"`
+	AllowedTypes    []string `toml:"allowed_types"`
+	MaxTextBytes    int      `toml:"max_text_bytes"`
+	MaxPixels       int64    `toml:"max_pixels"`
+}
+
+// MM4Peer is an MMSC whose MM4 traffic (.REQ, .RES, reports) we take.
+type MM4Peer struct {
+	Name     string         `toml:"name"`
+	Networks []string       `toml:"networks"`  // source addresses (CIDR)
+	TLSNames []string       `toml:"tls_names"` // verified client certificate names
+	Users    []string       `toml:"users"`     // SMTP AUTH users
+	Prefixes []netip.Prefix `toml:"-"`
+}
+
+// User may submit mail with SMTP AUTH.
+type User struct {
+	Name         string `toml:"name"`
+	PasswordHash string `toml:"password_hash"` // bcrypt
+}
+
+// Quota limits what one sender may send.
+type Quota struct {
+	Sender  string `toml:"sender"`   // address, or "@domain"
+	PerHour int    `toml:"per_hour"` // messages
+	PerDay  int    `toml:"per_day"`
+}
+
+// Duration is a time.Duration written as "90s", "15m", "48h" or "7d".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses the duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	d.Duration = v
+	return err
+}
+
+// MarshalText writes the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// ParseDuration is time.ParseDuration plus a "d" (24h) unit.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		v, err := strconv.ParseFloat(n, 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(v * float64(24*time.Hour)), nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return v, nil
+}
+
+// Default returns the built-in configuration: a working local setup with
+// SMTP on 127.0.0.1:2525 for the MMS domain mms.localhost, every number to
+// the outbox folder under ./mmsrelay-data.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults(nil)
+	if errs := c.validate(); len(errs) > 0 {
+		panic(fmt.Sprintf("config: built-in defaults are invalid: %v", errors.Join(errs...)))
+	}
+	return c
+}
+
+// Load reads and checks the configuration file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.Source = path
+	return c, nil
+}
+
+// Parse reads and checks a configuration from TOML text.
+func Parse(text string) (*Config, error) {
+	c := &Config{}
+	md, err := toml.Decode(text, c)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fmt.Errorf("%s: unknown key", k))
+	}
+	c.applyDefaults(&md)
+	errs = append(errs, c.validate()...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// applyDefaults fills every unset value. md tells which booleans were set.
+func (c *Config) applyDefaults(md *toml.MetaData) {
+	set := func(key ...string) bool { return md != nil && md.IsDefined(key...) }
+	s := &c.Server
+	if s.Hostname == "" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			s.Hostname = h
+		} else {
+			s.Hostname = "localhost"
+		}
+	}
+	if s.DataDir == "" {
+		s.DataDir = "./mmsrelay-data"
+	}
+	if s.LogLevel == "" {
+		s.LogLevel = "info"
+	}
+	m := &c.SMTP
+	if !set("smtp", "listen") && m.Listen == nil {
+		m.Listen = []string{"127.0.0.1:2525"}
+	}
+	// An empty list and no list mean the same.
+	for _, l := range []*[]string{&m.SubmissionListen, &m.AllowedSenders, &c.MMS.ShortCodes} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
+	if len(c.Profiles) == 0 {
+		c.Profiles = nil
+	}
+	if len(c.Peers) == 0 {
+		c.Peers = nil
+	}
+	if len(c.Users) == 0 {
+		c.Users = nil
+	}
+	if len(c.Quotas) == 0 {
+		c.Quotas = nil
+	}
+	if m.TrustedNetworks == nil {
+		m.TrustedNetworks = []string{"127.0.0.0/8", "::1/128"}
+	}
+	if m.MaxMessageBytes == 0 {
+		m.MaxMessageBytes = 25 << 20
+	}
+	if m.MaxRecipients == 0 {
+		m.MaxRecipients = 50
+	}
+	if m.MaxConnectionsPerIP == 0 {
+		m.MaxConnectionsPerIP = 20
+	}
+	if m.MessagesPerSenderHour == 0 {
+		m.MessagesPerSenderHour = 1000
+	}
+	if m.ReadTimeout.Duration == 0 {
+		m.ReadTimeout.Duration = 5 * time.Minute
+	}
+	if m.MinFreeDiskBytes == 0 {
+		m.MinFreeDiskBytes = 64 << 20
+	}
+	x := &c.MMS
+	if x.Domains == nil {
+		x.Domains = []string{"mms.localhost"}
+	}
+	if x.DefaultRegion == "" {
+		x.DefaultRegion = "US"
+	}
+	if x.GroupMode == "" {
+		x.GroupMode = "group"
+	}
+	if x.SubjectMaxChars == 0 {
+		x.SubjectMaxChars = 40
+	}
+	if !set("mms", "strip_quotes") {
+		x.StripQuotes = true
+	}
+	if x.Expiry.Duration == 0 {
+		x.Expiry.Duration = 7 * 24 * time.Hour
+	}
+	if x.MessageClass == "" {
+		x.MessageClass = "personal"
+	}
+	if x.OriginatorSystem == "" && len(x.Domains) > 0 {
+		x.OriginatorSystem = "system@" + x.Domains[0]
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = "127.0.0.1:8025"
+	}
+	q := &c.Queue
+	if q.Lifetime.Duration == 0 {
+		q.Lifetime.Duration = 48 * time.Hour
+	}
+	if q.RetryMin.Duration == 0 {
+		q.RetryMin.Duration = time.Minute
+	}
+	if q.RetryMax.Duration == 0 {
+		q.RetryMax.Duration = time.Hour
+	}
+	if q.Workers == 0 {
+		q.Workers = 4
+	}
+	if q.ResponseTTL.Duration == 0 {
+		q.ResponseTTL.Duration = time.Hour
+	}
+	if c.Records.KeepBodies.Duration == 0 {
+		c.Records.KeepBodies.Duration = 7 * 24 * time.Hour
+	}
+	if c.Records.KeepRecords.Duration == 0 {
+		c.Records.KeepRecords.Duration = 180 * 24 * time.Hour
+	}
+	if c.Reply.From == "" {
+		c.Reply.From = "direct"
+		if c.Reply.Domain != "" {
+			c.Reply.From = "masked"
+		}
+	}
+	if c.Reply.TokenTTL.Duration == 0 {
+		c.Reply.TokenTTL.Duration = 90 * 24 * time.Hour
+	}
+	if len(c.Routes) == 0 {
+		c.Routes = []Route{{Prefix: "+", Type: "outbox"}}
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if r.Profile == "" {
+			r.Profile = "default"
+		}
+		if r.Type == "outbox" && r.Dir == "" {
+			r.Dir = s.DataDir + "/outbox"
+		}
+		if (r.Type == "mm4" || r.Type == "mm3") && r.TLS == "" {
+			r.TLS = "none"
+		}
+	}
+}
+
+var builtinProfiles = map[string]bool{"default": true, "basic": true, "large": true}
+
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	checkAddrs := func(key string, list []string) {
+		for _, a := range list {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad(key, "%q is not host:port", a)
+			}
+		}
+	}
+	checkAddrs("smtp.listen", c.SMTP.Listen)
+	checkAddrs("smtp.submission_listen", c.SMTP.SubmissionListen)
+	checkAddrs("admin.listen", []string{c.Admin.Listen})
+	c.SMTP.TrustedNetworkPrefixes = nil
+	for _, n := range c.SMTP.TrustedNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			bad("smtp.trusted_networks", "%q is not a CIDR network", n)
+			continue
+		}
+		c.SMTP.TrustedNetworkPrefixes = append(c.SMTP.TrustedNetworkPrefixes, p.Masked())
+	}
+	if (c.SMTP.TLSCert == "") != (c.SMTP.TLSKey == "") {
+		bad("smtp.tls_cert", "tls_cert and tls_key go together")
+	}
+	if c.SMTP.TLSCert != "" {
+		for key, f := range map[string]string{"smtp.tls_cert": c.SMTP.TLSCert, "smtp.tls_key": c.SMTP.TLSKey} {
+			if _, err := os.Stat(f); err != nil {
+				bad(key, "%v", err)
+			}
+		}
+	}
+	if len(c.SMTP.SubmissionListen) > 0 && c.SMTP.TLSCert == "" {
+		bad("smtp.submission_listen", "submission needs TLS: set smtp.tls_cert and smtp.tls_key")
+	}
+	if c.SMTP.MaxMessageBytes < 1024 {
+		bad("smtp.max_message_bytes", "%d is too small", c.SMTP.MaxMessageBytes)
+	}
+	if c.SMTP.MaxRecipients < 1 {
+		bad("smtp.max_recipients", "must be at least 1")
+	}
+	if len(c.MMS.Domains) == 0 {
+		bad("mms.domains", "at least one MMS domain is needed")
+	}
+	for _, d := range c.MMS.Domains {
+		if d == "" || strings.ContainsAny(d, "@ /") {
+			bad("mms.domains", "%q is not a domain", d)
+		}
+	}
+	if len(c.MMS.DefaultRegion) != 2 {
+		bad("mms.default_region", "%q is not a two-letter region code", c.MMS.DefaultRegion)
+	}
+	if c.MMS.GroupMode != "group" && c.MMS.GroupMode != "individual" {
+		bad("mms.group_mode", "%q: use \"group\" or \"individual\"", c.MMS.GroupMode)
+	}
+	switch strings.ToLower(c.MMS.MessageClass) {
+	case "personal", "advertisement", "informational", "auto":
+	default:
+		bad("mms.message_class", "%q: use personal, advertisement, informational or auto", c.MMS.MessageClass)
+	}
+	if !isLoopback(c.Admin.Listen) && c.Admin.Token == "" {
+		bad("admin.token", "the admin listener %s is not on loopback: set a token", c.Admin.Listen)
+	}
+	if c.Queue.RetryMin.Duration > c.Queue.RetryMax.Duration {
+		bad("queue.retry_min", "is more than queue.retry_max")
+	}
+	if c.Queue.Workers < 1 || c.Queue.Workers > 256 {
+		bad("queue.workers", "%d: use 1 to 256", c.Queue.Workers)
+	}
+	if c.Reply.From != "masked" && c.Reply.From != "direct" {
+		bad("reply.from", "%q: use \"masked\" or \"direct\"", c.Reply.From)
+	}
+	if c.Reply.From == "masked" && c.Reply.Domain == "" {
+		bad("reply.from", "masked needs reply.domain")
+	}
+	profiles := map[string]bool{}
+	for k := range builtinProfiles {
+		profiles[k] = true
+	}
+	for i, p := range c.Profiles {
+		key := fmt.Sprintf("profile[%d]", i)
+		if p.Name == "" {
+			bad(key+".name", "missing")
+		}
+		if p.MaxMessageBytes < 0 || p.MaxWidth < 0 || p.MaxHeight < 0 || p.MaxTextBytes < 0 || p.MaxPixels < 0 {
+			bad(key, "limits cannot be negative")
+		}
+		profiles[p.Name] = true
+	}
+	prefixes := map[string]bool{}
+	for i, r := range c.Routes {
+		key := fmt.Sprintf("route[%d]", i)
+		if r.Prefix == "" || (r.Prefix != "+" && !validPrefix(r.Prefix)) {
+			bad(key+".prefix", "%q: an E.164 prefix such as \"+1\", or \"+\" for all", r.Prefix)
+		}
+		if prefixes[r.Prefix] {
+			bad(key+".prefix", "%q is routed twice", r.Prefix)
+		}
+		prefixes[r.Prefix] = true
+		if !profiles[r.Profile] {
+			bad(key+".profile", "no profile named %q", r.Profile)
+		}
+		switch r.Type {
+		case "outbox":
+			if r.Dir == "" {
+				bad(key+".dir", "missing")
+			}
+		case "mm4":
+			if r.Host == "" {
+				bad(key+".host", "missing: the peer MMSC's host:port")
+			} else {
+				checkAddrs(key+".host", []string{r.Host})
+			}
+			if r.Domain == "" {
+				bad(key+".domain", "missing: the peer's MMS domain")
+			}
+		case "mm3":
+			if r.Host == "" {
+				bad(key+".host", "missing: the gateway's host:port")
+			} else {
+				checkAddrs(key+".host", []string{r.Host})
+			}
+			if r.GatewayDomain == "" {
+				bad(key+".gateway_domain", "missing")
+			}
+		case "mm1", "mm7":
+			if r.URL == "" {
+				bad(key+".url", "missing")
+			}
+			bad(key+".type", "%q is not available yet", r.Type)
+		default:
+			bad(key+".type", "%q: use outbox, mm4 or mm3", r.Type)
+		}
+		if r.Type == "mm4" || r.Type == "mm3" {
+			switch r.TLS {
+			case "none", "starttls", "tls":
+			default:
+				bad(key+".tls", "%q: use none, starttls or tls", r.TLS)
+			}
+		}
+		if r.MaxRate < 0 || r.MaxConnections < 0 {
+			bad(key, "max_rate and max_connections cannot be negative")
+		}
+	}
+	for i := range c.Peers {
+		p := &c.Peers[i]
+		key := fmt.Sprintf("mm4_peer[%d]", i)
+		if p.Name == "" {
+			bad(key+".name", "missing")
+		}
+		if len(p.Networks)+len(p.TLSNames)+len(p.Users) == 0 {
+			bad(key, "give networks, tls_names or users to recognise the peer by")
+		}
+		p.Prefixes = nil
+		for _, n := range p.Networks {
+			pr, err := netip.ParsePrefix(n)
+			if err != nil {
+				bad(key+".networks", "%q is not a CIDR network", n)
+				continue
+			}
+			p.Prefixes = append(p.Prefixes, pr.Masked())
+		}
+	}
+	for i, u := range c.Users {
+		key := fmt.Sprintf("user[%d]", i)
+		if u.Name == "" {
+			bad(key+".name", "missing")
+		}
+		if !strings.HasPrefix(u.PasswordHash, "$2") {
+			bad(key+".password_hash", "must be a bcrypt hash (mmsrelay hash-password makes one); plain passwords are not kept")
+		}
+	}
+	for i, q := range c.Quotas {
+		if q.Sender == "" {
+			bad(fmt.Sprintf("quota[%d].sender", i), "missing")
+		}
+	}
+	return errs
+}
+
+func validPrefix(p string) bool {
+	if !strings.HasPrefix(p, "+") || len(p) < 2 || len(p) > 16 {
+		return false
+	}
+	for _, c := range p[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// RouteFor returns the route whose prefix is the longest that number (E.164,
+// "+15551234567") starts with.
+func (c *Config) RouteFor(number string) (Route, bool) {
+	best, found := -1, false
+	var r Route
+	for _, x := range c.Routes {
+		if strings.HasPrefix(number, x.Prefix) && len(x.Prefix) > best {
+			best, r, found = len(x.Prefix), x, true
+		}
+	}
+	return r, found
+}
+
+// Trusted reports whether addr is in a trusted network.
+func (s *SMTP) Trusted(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range s.TrustedNetworkPrefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,120 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSampleIsDefaults(t *testing.T) {
+	c, err := Load(filepath.Join("..", "config.toml"))
+	if err != nil {
+		t.Fatalf("Load(config.toml): %v", err)
+	}
+	d := Default()
+	c.Source, d.Source = "", ""
+	// The sample leaves the host name to the default.
+	if !reflect.DeepEqual(c, d) {
+		t.Errorf("config.toml differs from the built-in defaults:\n file %+v\n defaults %+v", c, d)
+	}
+	if got := d.SMTP.Listen; len(got) != 1 || got[0] != "127.0.0.1:2525" {
+		t.Errorf("default listen = %v", got)
+	}
+	if r, ok := d.RouteFor("+15551234567"); !ok || r.Type != "outbox" || r.Dir != "./mmsrelay-data/outbox" {
+		t.Errorf("default route = %+v, %v", r, ok)
+	}
+}
+
+func TestErrorsNameKeys(t *testing.T) {
+	_, err := Parse(`
+[smtp]
+listen = ["nonsense"]
+max_recipients = -1
+colour = "blue"
+[mms]
+default_region = "USA"
+group_mode = "party"
+[admin]
+listen = "0.0.0.0:8025"
+[[route]]
+prefix = "1"
+type = "mm4"
+[[route]]
+prefix = "+44"
+type = "carrier-pigeon"
+profile = "nope"
+`)
+	if err == nil {
+		t.Fatal("Parse accepted a bad config")
+	}
+	for _, want := range []string{"smtp.listen", "smtp.max_recipients", "smtp.colour: unknown key", "mms.default_region",
+		"mms.group_mode", "admin.token", "route[0].prefix", "route[0].host", "route[0].domain", "route[1].type",
+		"route[1].profile"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestRoutesAndDurations(t *testing.T) {
+	c, err := Parse(`
+[queue]
+lifetime = "3d"
+[[route]]
+prefix = "+"
+type = "outbox"
+[[route]]
+prefix = "+44"
+type = "mm4"
+host = "127.0.0.1:2526"
+domain = "mms.peer.test"
+tls = "tls"
+max_rate = 5
+[[route]]
+prefix = "+447"
+type = "mm3"
+host = "127.0.0.1:2527"
+gateway_domain = "gw.test"
+profile = "basic"
+[[mm4_peer]]
+name = "peer"
+networks = ["10.1.2.0/24"]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Queue.Lifetime.Duration != 72*time.Hour {
+		t.Errorf("lifetime = %v", c.Queue.Lifetime)
+	}
+	for number, want := range map[string]string{"+15551234567": "outbox", "+442071234567": "mm4", "+447911123456": "mm3"} {
+		if r, ok := c.RouteFor(number); !ok || r.Type != want {
+			t.Errorf("RouteFor(%s) = %+v, want %s", number, r, want)
+		}
+	}
+	if !c.SMTP.Trusted(netip.MustParseAddr("127.0.0.5")) || c.SMTP.Trusted(netip.MustParseAddr("10.0.0.1")) {
+		t.Error("trusted networks wrong")
+	}
+	if len(c.Peers[0].Prefixes) != 1 || !c.Peers[0].Prefixes[0].Contains(netip.MustParseAddr("10.1.2.3")) {
+		t.Errorf("peer prefixes = %v", c.Peers[0].Prefixes)
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "none.toml")); err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("Load(missing) = %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
