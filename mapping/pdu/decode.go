@@ -57,6 +57,13 @@ func (d Decoder) Decode(b []byte) (*Message, error) {
 					return nil, &DecodeError{Offset: start, Field: f.String(), Err: err}
 				}
 			}
+			// A repeated single-valued header that fails to read must not
+			// clobber the value the first one gave (lenient mode).
+			var saved *Message
+			if seen[f] && !repeatable(f) && !d.Strict {
+				c := *m
+				saved = &c
+			}
 			seen[f] = true
 			err := m.decodeField(r, f)
 			if err == nil {
@@ -65,6 +72,9 @@ func (d Decoder) Decode(b []byte) (*Message, error) {
 			}
 			if d.Strict {
 				return nil, &DecodeError{Offset: start + 1, Field: f.String(), Err: err}
+			}
+			if saved != nil {
+				*m = *saved
 			}
 			// Lenient: keep the header as it came, if its extent can be told.
 			r.off = start + 1
@@ -819,6 +829,11 @@ func (d Decoder) decodeBody(r *reader, m *Message) error {
 	ct, err := r.contentType()
 	if err != nil {
 		return &DecodeError{Offset: start, Field: "Content-Type", Err: err}
+	}
+	if ct.Type == "" && d.Strict {
+		// "84 00": no media type at all, which Append cannot tell from
+		// an absent Content-Type.
+		return &DecodeError{Offset: start, Field: "Content-Type", Err: errBadToken}
 	}
 	m.ContentType = ct
 	if !ct.IsMultipart() {

@@ -181,7 +181,9 @@ func (m *Message) Append(b []byte) ([]byte, error) {
 			}
 		}
 	}
-	if m.ContentType.Type != "" || len(m.ContentType.Params) > 0 {
+	// A body is written even under an empty Content-Type (a decoded "84 00"),
+	// rather than dropped.
+	if m.ContentType.Type != "" || len(m.ContentType.Params) > 0 || len(m.Body) > 0 {
 		e.b = append(e.b, 0x80|byte(FieldContentType))
 		e.contentType("Content-Type", m.ContentType)
 		if m.ContentType.IsMultipart() {
@@ -214,7 +216,9 @@ func (m *Message) writeNext(e *enc, f Field, idx *[64]int, written *[64]bool, ke
 		m.writeField(e, f, i)
 		return
 	}
-	if m.isZero(f) && !(keepZero && (m.textField(f) != nil || m.encoded(f) != nil)) {
+	// Sizes too: a decoded "X-Mms-Message-Size: 0" (8e 01 00) must survive.
+	if m.isZero(f) && !(keepZero && (m.textField(f) != nil || m.encoded(f) != nil ||
+		f == FieldMessageSize || f == FieldReplyChargingSize)) {
 		return
 	}
 	written[f] = true
@@ -412,6 +416,11 @@ func (e *enc) contentType(field string, ct ContentType) {
 
 func (e *enc) param(field string, p Param) {
 	if p.Name == "" {
+		// A raw well-known parameter: its token must be one.
+		if p.Token < 0x80 {
+			e.fail(field, fmt.Errorf("parameter without a name or a token"))
+			return
+		}
 		e.b = append(e.b, p.Token)
 		e.b = append(e.b, p.Value...)
 		return

@@ -184,6 +184,10 @@ func (p *SMTPPeer) connect(ctx context.Context) (*smtp.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// go-smtp sets its own deadline at every command: close the
+	// connection when ctx ends (send's timeout, or when send returns), so
+	// Timeout bounds the whole delivery.
+	context.AfterFunc(ctx, func() { conn.Close() })
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}

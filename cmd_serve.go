@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mmsrelay/mmsrelay/adapt"
+	"github.com/mmsrelay/mmsrelay/config"
+	"github.com/mmsrelay/mmsrelay/mapping"
+	"github.com/mmsrelay/mmsrelay/mapping/pdu"
+	"github.com/mmsrelay/mmsrelay/relay"
+	"github.com/mmsrelay/mmsrelay/relay/deliver"
+	"github.com/mmsrelay/mmsrelay/relay/store"
+)
+
+const serveHelp = `Serve runs the relay: SMTP listeners take mail for the MMS domains into
+the durable store, workers convert each message and deliver it on its
+route (outbox folder, MM4 or MM3), and the admin listener serves
+/metrics, /healthz and the queue API.
+
+The configuration is -config FILE, else ./config.toml when it exists, else
+the built-in defaults (SMTP on 127.0.0.1:2525 for mms.localhost, every
+number to ./mmsrelay-data/outbox). SIGHUP reloads the TLS certificate;
+SIGINT and SIGTERM stop taking mail and let work in flight finish.
+`
+
+// loadConfig reads -config, ./config.toml or the defaults.
+func loadConfig(path string) (*config.Config, error) {
+	if path != "" {
+		return config.Load(path)
+	}
+	if _, err := os.Stat("config.toml"); err == nil {
+		return config.Load("config.toml")
+	}
+	return config.Default(), nil
+}
+
+func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", "[-config FILE]", serveHelp)
+	cfgPath := fs.String("config", "", "configuration file (default ./config.toml, else built-in defaults)")
+	if st, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return st
+	}
+	if fs.NArg() > 0 {
+		return usageError(fs, stderr, "unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return fail(stderr, "serve", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, stderr, nil); err != nil {
+		return fail(stderr, "serve", err)
+	}
+	return exitOK
+}
+
+// serve runs the relay until ctx is done. ready, if not nil, is called
+// with the bound SMTP and admin addresses once the relay listens.
+func serve(ctx context.Context, cfg *config.Config, logw io.Writer, ready func(smtp []string, admin string)) error {
+	level := slog.LevelInfo
+	level.UnmarshalText([]byte(cfg.Server.LogLevel))
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+	adapt.Init()
+
+	certs := &certStore{cert: cfg.SMTP.TLSCert, key: cfg.SMTP.TLSKey}
+	if err := certs.load(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	// Listen first, so a restarted relay takes mail again at once;
+	// recovery of the store follows.
+	var listeners []net.Listener
+	var subs []net.Listener
+	closeAll := func() {
+		for _, l := range append(listeners, subs...) {
+			l.Close()
+		}
+	}
+	for _, a := range cfg.SMTP.Listen {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("smtp.listen: %w", err)
+		}
+		listeners = append(listeners, l)
+	}
+	for _, a := range cfg.SMTP.SubmissionListen {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("smtp.submission_listen: %w", err)
+		}
+		subs = append(subs, l)
+	}
+	adminL, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		closeAll()
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+
+	st, err := store.Open(filepath.Join(cfg.Server.DataDir, "store"), store.Options{Logger: log, MinFree: cfg.SMTP.MinFreeDiskBytes})
+	if err != nil {
+		closeAll()
+		adminL.Close()
+		return err
+	}
+	defer st.Close()
+	opts, err := relayOptions(cfg, st, log, certs)
+	if err != nil {
+		closeAll()
+		adminL.Close()
+		return err
+	}
+	r, err := relay.New(opts)
+	if err != nil {
+		closeAll()
+		adminL.Close()
+		return err
+	}
+	var wg sync.WaitGroup
+	var addrs []string
+	for _, l := range listeners {
+		addrs = append(addrs, l.Addr().String())
+		wg.Add(1)
+		go func(l net.Listener) {
+			defer wg.Done()
+			if err := r.Serve(l, false); err != nil {
+				log.Error("smtp listener", "addr", l.Addr().String(), "err", err)
+			}
+		}(l)
+	}
+	for _, l := range subs {
+		wg.Add(1)
+		go func(l net.Listener) {
+			defer wg.Done()
+			if err := r.Serve(l, true); err != nil {
+				log.Error("submission listener", "addr", l.Addr().String(), "err", err)
+			}
+		}(l)
+	}
+	adminSrv := &http.Server{Handler: r.AdminHandler(cfg.Admin.Token), ReadHeaderTimeout: 10 * time.Second}
+	go adminSrv.Serve(adminL)
+	workCtx, stopWork := context.WithCancel(context.Background())
+	workDone := make(chan struct{})
+	go func() { r.Run(workCtx); close(workDone) }()
+	go purgeLoop(workCtx, st, cfg, log)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	log.Info("mmsrelay listening", "smtp", strings.Join(addrs, ","), "admin", adminL.Addr().String(),
+		"domains", strings.Join(cfg.MMS.Domains, ","), "data_dir", cfg.Server.DataDir)
+	if ready != nil {
+		ready(addrs, adminL.Addr().String())
+	}
+	for {
+		select {
+		case <-hup:
+			if err := certs.load(); err != nil {
+				log.Error("reload: TLS certificate", "err", err)
+			} else {
+				log.Info("reloaded the TLS certificate")
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info("shutting down: no new mail; finishing work in flight")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r.Shutdown(shutCtx)
+	adminSrv.Shutdown(shutCtx)
+	wg.Wait()
+	stopWork()
+	<-workDone
+	return nil
+}
+
+// certStore holds the current TLS certificate and reloads it on SIGHUP.
+type certStore struct {
+	cert, key string
+	cur       atomic.Pointer[tls.Config]
+}
+
+func (c *certStore) load() error {
+	if c.cert == "" {
+		return nil
+	}
+	pair, err := tls.LoadX509KeyPair(c.cert, c.key)
+	if err != nil {
+		return fmt.Errorf("smtp.tls_cert: %w", err)
+	}
+	c.cur.Store(&tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+	return nil
+}
+
+func (c *certStore) get() *tls.Config { return c.cur.Load() }
+
+// relayOptions turns the configuration into the relay's options.
+func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *certStore) (relay.Options, error) {
+	profiles := map[string]adapt.Profile{}
+	for _, p := range adapt.Profiles() {
+		profiles[p.Name] = p
+	}
+	for _, p := range cfg.Profiles {
+		base, ok := profiles[p.Name]
+		if !ok {
+			base, _ = adapt.LookupProfile("default")
+			base.Name = p.Name
+		}
+		if p.MaxMessageBytes > 0 {
+			base.MaxMessageBytes = p.MaxMessageBytes
+		}
+		if p.MaxWidth > 0 {
+			base.MaxWidth = p.MaxWidth
+		}
+		if p.MaxHeight > 0 {
+			base.MaxHeight = p.MaxHeight
+		}
+		if len(p.AllowedTypes) > 0 {
+			base.AllowedTypes = p.AllowedTypes
+		}
+		if p.MaxTextBytes > 0 {
+			base.MaxTextBytes = p.MaxTextBytes
+		}
+		if p.MaxPixels > 0 {
+			base.MaxPixels = p.MaxPixels
+		}
+		profiles[p.Name] = base
+	}
+	o := relay.Options{
+		Hostname: cfg.Server.Hostname, Store: st, Logger: log,
+		MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
+		Trusted: cfg.SMTP.Trusted, MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP,
+		SenderPerHour: cfg.SMTP.MessagesPerSenderHour, AllowedSenders: cfg.SMTP.AllowedSenders,
+		Postmaster: cfg.SMTP.Postmaster, OriginatorSystem: cfg.MMS.OriginatorSystem, ReadTimeout: cfg.SMTP.ReadTimeout.Duration,
+		Recipients: mapping.RecipientOptions{Domains: cfg.MMS.Domains, NumberOptions: mapping.NumberOptions{
+			DefaultRegion: cfg.MMS.DefaultRegion, ShortCodes: cfg.MMS.ShortCodes, StrictValidity: cfg.MMS.StrictNumbers}},
+		GroupMode: cfg.MMS.GroupMode, SubjectMaxChars: cfg.MMS.SubjectMaxChars, Expiry: cfg.MMS.Expiry.Duration,
+		DeliveryReport: cfg.MMS.DeliveryReport, MessageClass: cfg.MMS.MessageClass, KeepHistory: !cfg.MMS.StripQuotes,
+		Lifetime: cfg.Queue.Lifetime.Duration, RetryMin: cfg.Queue.RetryMin.Duration, RetryMax: cfg.Queue.RetryMax.Duration,
+		Workers: cfg.Queue.Workers, ResponseTimeout: cfg.Queue.ResponseTTL.Duration,
+		Mailer: &deliver.Mailer{HeloName: cfg.Server.Hostname},
+	}
+	if cfg.SMTP.TLSCert != "" {
+		o.TLSConfig = certs.get
+	}
+	if len(cfg.Users) > 0 {
+		o.Users = map[string]string{}
+		for _, u := range cfg.Users {
+			o.Users[u.Name] = u.PasswordHash
+		}
+	}
+	for _, q := range cfg.Quotas {
+		o.Quotas = append(o.Quotas, relay.Quota{Sender: q.Sender, PerHour: q.PerHour, PerDay: q.PerDay})
+	}
+	for _, p := range cfg.Peers {
+		o.Peers = append(o.Peers, relay.Peer{Name: p.Name, Networks: p.Prefixes, TLSNames: p.TLSNames, Users: p.Users})
+	}
+	for _, rc := range cfg.Routes {
+		prof, ok := profiles[rc.Profile]
+		if !ok {
+			return o, fmt.Errorf("route %s: no profile %q", rc.Prefix, rc.Profile)
+		}
+		rt := relay.Route{Name: rc.Type + ":" + rc.Prefix, Prefix: rc.Prefix, Profile: prof}
+		peer := &deliver.SMTPPeer{Addr: rc.Host, TLS: rc.TLS, Username: rc.Username, Password: rc.Password,
+			HeloName: cfg.Server.Hostname, MaxRate: rc.MaxRate, MaxConnections: rc.MaxConnections}
+		switch rc.Type {
+		case "outbox":
+			rt.Deliverer = &deliver.Outbox{Dir: rc.Dir, Describe: describeAny}
+		case "mm4":
+			rt.Deliverer = &deliver.MM4{Peer: peer, Domain: rc.Domain, OriginatorSystem: cfg.MMS.OriginatorSystem,
+				LocalDomain: cfg.MMS.Domains[0], AckRequest: rc.AckRequest}
+		case "mm3":
+			rt.Deliverer = &deliver.MM3{Peer: peer, GatewayDomain: rc.GatewayDomain}
+		default:
+			return o, errors.New("route " + rc.Prefix + ": type " + rc.Type + " is not available")
+		}
+		o.Routes = append(o.Routes, rt)
+	}
+	return o, nil
+}
+
+// purgeLoop applies the retention settings once an hour.
+func purgeLoop(ctx context.Context, st store.Store, cfg *config.Config, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		stats, err := st.Purge(ctx, time.Now(), store.PurgeOptions{Messages: cfg.Records.KeepBodies.Duration, Records: cfg.Records.KeepRecords.Duration})
+		if err != nil && ctx.Err() == nil {
+			log.Error("purge", "err", err)
+		} else if err == nil {
+			log.Debug("purge", "stats", fmt.Sprintf("%+v", stats))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// describeAny is the outbox's description of a PDU: the `decode` JSON.
+func describeAny(m *pdu.Message) any { return describe(m) }

@@ -1,0 +1,411 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/mmsrelay/mmsrelay/adapt"
+	"github.com/mmsrelay/mmsrelay/mapping"
+	"github.com/mmsrelay/mmsrelay/mapping/dsn"
+	"github.com/mmsrelay/mmsrelay/mapping/mm4"
+	"github.com/mmsrelay/mmsrelay/mapping/pdu"
+	"github.com/mmsrelay/mmsrelay/relay/deliver"
+	"github.com/mmsrelay/mmsrelay/relay/store"
+)
+
+// sink is an SMTP server on loopback that records what it gets: the peer
+// MMSC in MM4 tests and the sender's mail server for bounces.
+type sink struct {
+	mu       sync.Mutex
+	mails    []sinkMail
+	dataCode int // 0: accept
+	addr     string
+	srv      *smtp.Server
+	got      chan struct{}
+}
+
+type sinkMail struct {
+	from  string
+	rcpts []string
+	data  []byte
+}
+
+func (k *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{k: k}, nil }
+
+type sinkSession struct {
+	k     *sink
+	from  string
+	rcpts []string
+}
+
+func (s *sinkSession) Mail(f string, _ *smtp.MailOptions) error { s.from = f; return nil }
+func (s *sinkSession) Rcpt(t string, _ *smtp.RcptOptions) error {
+	s.rcpts = append(s.rcpts, t)
+	return nil
+}
+func (s *sinkSession) Data(r io.Reader) error {
+	b, _ := io.ReadAll(r)
+	s.k.mu.Lock()
+	code := s.k.dataCode
+	if code == 0 {
+		s.k.mails = append(s.k.mails, sinkMail{s.from, s.rcpts, b})
+	}
+	s.k.mu.Unlock()
+	if code != 0 {
+		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 1, 1}, Message: "no such subscriber"}
+	}
+	select {
+	case s.k.got <- struct{}{}:
+	default:
+	}
+	return nil
+}
+func (s *sinkSession) Reset()        {}
+func (s *sinkSession) Logout() error { return nil }
+
+func startSink(t *testing.T) *sink {
+	t.Helper()
+	k := &sink{got: make(chan struct{}, 100)}
+	k.srv = smtp.NewServer(k)
+	k.srv.Domain = "sink.test"
+	k.srv.ErrorLog = log.New(io.Discard, "", 0)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.addr = l.Addr().String()
+	go k.srv.Serve(l)
+	t.Cleanup(func() { k.srv.Close() })
+	return k
+}
+
+func (k *sink) wait(t *testing.T, n int) []sinkMail {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		k.mu.Lock()
+		got := len(k.mails)
+		mails := append([]sinkMail(nil), k.mails...)
+		k.mu.Unlock()
+		if got >= n {
+			return mails
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sink got %d mails, want %d", got, n)
+		}
+		select {
+		case <-k.got:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+type testRelay struct {
+	*Relay
+	addr   string
+	dir    string
+	outbox string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startRelay runs a relay on loopback with an outbox route for "+" and
+// the routes extra adds.
+func startRelay(t *testing.T, mod func(*Options)) *testRelay {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "store"), store.Options{MinFree: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, _ := adapt.LookupProfile("default")
+	outbox := filepath.Join(dir, "outbox")
+	opts := Options{
+		Hostname: "relay.test", Store: st,
+		Recipients: mapping.RecipientOptions{Domains: []string{"mms.test"}, NumberOptions: mapping.NumberOptions{DefaultRegion: "US"}},
+		Routes:     []Route{{Name: "outbox", Prefix: "+", Deliverer: &deliver.Outbox{Dir: outbox}, Profile: prof}},
+		RetryMin:   50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		Trusted:    func(netip.Addr) bool { return false },
+		Workers:    2,
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	r, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &testRelay{Relay: r, addr: l.Addr().String(), dir: dir, outbox: outbox, cancel: cancel, done: make(chan struct{})}
+	go r.Serve(l, false)
+	go func() { r.Run(ctx); close(tr.done) }()
+	t.Cleanup(func() {
+		cancel()
+		r.Shutdown(context.Background())
+		<-tr.done
+		st.Close()
+	})
+	return tr
+}
+
+const simpleMail = "From: Alice <alice@example.com>\r\nTo: +15551234567@mms.test\r\nSubject: Hello\r\n" +
+	"Message-ID: <m1@example.com>\r\nDate: Wed, 25 Nov 2026 09:00:00 +0000\r\n\r\nHi from email!\r\n"
+
+// send runs one SMTP transaction with go-smtp's client and returns the
+// error of the first refused step.
+func send(t *testing.T, addr, from string, to []string, body string) error {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte(body)); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+func waitFile(t *testing.T, dir, suffix string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got []string
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), suffix) {
+				got = append(got, filepath.Join(dir, e.Name()))
+			}
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %s files in %s, want %d", len(got), suffix, dir, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestOutboxEndToEnd(t *testing.T) {
+	r := startRelay(t, nil)
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test", "5557654321@MMS.test"}, simpleMail); err != nil {
+		t.Fatal(err)
+	}
+	files := waitFile(t, r.outbox, ".mms", 1)
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pdu.Decoder{Strict: true}.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One group MMS to both numbers; the second was a Bcc (not in To:).
+	if m.Subject.String() != "Hello" || m.From.Address.String() != "Alice <alice@example.com>" {
+		t.Errorf("MMS = %+v", m)
+	}
+	files = waitFile(t, r.outbox, ".mms", 2)
+	if len(files) != 2 {
+		t.Errorf("outbox has %d PDUs, want 2 (group + Bcc)", len(files))
+	}
+	if js := waitFile(t, r.outbox, ".json", 2); len(js) != 2 {
+		t.Errorf("json files = %v", js)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.metrics.Get("mmsrelay_delivered_total", "route", "outbox") != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered metric = %v, want 2", r.metrics.Get("mmsrelay_delivered_total", "route", "outbox"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	r := startRelay(t, func(o *Options) { o.MaxMessageBytes = 64 * 1024 })
+	for _, tt := range []struct {
+		rcpt string
+		code int
+		enh  smtp.EnhancedCode
+	}{
+		{"someone@gmail.com", 550, smtp.EnhancedCode{5, 7, 1}},
+		{"+15551234567@other.example", 550, smtp.EnhancedCode{5, 7, 1}},
+		{"sales-2125550123@mms.test", 553, smtp.EnhancedCode{5, 1, 3}},
+		{"1800FLOWERS@mms.test", 553, smtp.EnhancedCode{5, 1, 3}},
+		{"system@mms.test", 550, smtp.EnhancedCode{5, 7, 1}}, // MM4 answers only from peers
+	} {
+		err := send(t, r.addr, "alice@example.com", []string{tt.rcpt}, simpleMail)
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != tt.code || se.EnhancedCode != tt.enh {
+			t.Errorf("RCPT %s: %v, want %d %v", tt.rcpt, err, tt.code, tt.enh)
+		}
+	}
+	big := simpleMail + strings.Repeat(strings.Repeat("x", 70)+"\r\n", 1100)
+	err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, big)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 552 {
+		t.Errorf("oversize DATA: %v, want 552", err)
+	}
+	msgs, err := r.st.List(context.Background(), store.ListOptions{})
+	if err != nil || len(msgs) != 0 {
+		t.Errorf("queue holds %d messages after refusals, want 0 (%v)", len(msgs), err)
+	}
+	// postmaster@ is always taken.
+	if err := send(t, r.addr, "bob@example.com", []string{"postmaster@mms.test"}, "Subject: hi\r\n\r\nhello\r\n"); err != nil {
+		t.Errorf("postmaster: %v", err)
+	}
+}
+
+func TestMM4RouteAndAnswers(t *testing.T) {
+	peerSink := startSink(t)
+	mail := startSink(t)
+	prof, _ := adapt.LookupProfile("basic")
+	r := startRelay(t, func(o *Options) {
+		o.Routes = append(o.Routes, Route{Name: "mm4:+44", Prefix: "+44", Profile: prof,
+			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test",
+				OriginatorSystem: "system@mms.test", AckRequest: true}})
+		o.Peers = []Peer{{Name: "peer", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
+		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
+	})
+	body := strings.Replace(simpleMail, "+15551234567@mms.test", "+447911123456@mms.test", 1)
+	if err := send(t, r.addr, "alice@example.com", []string{"+447911123456@mms.test"}, body); err != nil {
+		t.Fatal(err)
+	}
+	got := peerSink.wait(t, 1)[0]
+	if got.rcpts[0] != "+447911123456/TYPE=PLMN@mms.peer.test" {
+		t.Errorf("peer RCPT = %v", got.rcpts)
+	}
+	req, err := mm4.Parse(got.data)
+	if err != nil || req.Type != mm4.ForwardReq || !req.AckRequest || req.OriginatorSystem != "system@mms.test" {
+		t.Fatalf("MM4 = %+v, %v", req, err)
+	}
+	// The peer answers: forward accepted, then the phone rejects it.
+	var res bytes.Buffer
+	mm4.WriteResponse(&res, &mm4.Response{Type: mm4.ForwardRes, TransactionID: req.TransactionID, MessageID: req.MessageID,
+		StatusCode: "Ok", From: "system@mms.peer.test", To: "system@mms.test"})
+	if err := send(t, r.addr, "system@mms.peer.test", []string{"system@mms.test"}, res.String()); err != nil {
+		t.Fatalf("sending .RES: %v", err)
+	}
+	var rep bytes.Buffer
+	mm4.WriteDeliveryReport(&rep, &mm4.DeliveryReport{TransactionID: "dr1", MessageID: req.MessageID,
+		From: "+447911123456/TYPE=PLMN", To: "alice@example.com", Status: "Rejected", AckRequest: true,
+		OriginatorSystem: "system@mms.peer.test"})
+	if err := send(t, r.addr, "system@mms.peer.test", []string{"system@mms.test"}, rep.String()); err != nil {
+		t.Fatalf("sending the delivery report: %v", err)
+	}
+	// Alice gets a DSN saying so; the peer gets its MM4_delivery_report.RES.
+	mails := mail.wait(t, 2)
+	var sawDSN, sawRes bool
+	for _, m := range mails {
+		if strings.Contains(string(m.data), "multipart/report") && m.rcpts[0] == "alice@example.com" && m.from == "" {
+			sawDSN = true
+			rep, err := dsn.Parse(m.data)
+			if err != nil || len(rep.Recipients) != 1 || rep.Recipients[0].Action != "failed" {
+				t.Errorf("DSN = %+v, %v", rep, err)
+			}
+		}
+		if x, err := mm4.Parse(m.data); err == nil && x.Type == mm4.DeliveryReportRes && m.rcpts[0] == "system@mms.peer.test" {
+			sawRes = true
+		}
+	}
+	if !sawDSN || !sawRes {
+		t.Errorf("DSN sent %v, .RES sent %v", sawDSN, sawRes)
+	}
+	msgs, _ := r.st.List(context.Background(), store.ListOptions{Status: store.Delivered})
+	found := false
+	for _, m := range msgs {
+		for _, rc := range m.Rcpts {
+			if strings.HasPrefix(rc.Report, "Rejected") {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Error("the delivery report was not recorded on the message")
+	}
+}
+
+func TestPeerDownThenUpAndBounce(t *testing.T) {
+	mail := startSink(t)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	peerAddr := l.Addr().String()
+	l.Close() // the peer is down
+	prof, _ := adapt.LookupProfile("default")
+	r := startRelay(t, func(o *Options) {
+		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
+			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerAddr, Timeout: 2 * time.Second}, Domain: "mms.peer.test"}}}
+		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
+	})
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.metrics.Get("mmsrelay_retries_total") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no retries while the peer was down")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The peer comes up on the same port.
+	peer := &sink{got: make(chan struct{}, 10)}
+	peer.srv = smtp.NewServer(peer)
+	peer.srv.ErrorLog = log.New(io.Discard, "", 0)
+	pl, err := net.Listen("tcp", peerAddr)
+	if err != nil {
+		t.Skipf("cannot re-listen on %s: %v", peerAddr, err)
+	}
+	go peer.srv.Serve(pl)
+	defer peer.srv.Close()
+	peer.wait(t, 1)
+
+	// A peer that refuses: the sender gets a bounce with the reason.
+	peer.mu.Lock()
+	peer.dataCode = 550
+	peer.mu.Unlock()
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, strings.Replace(simpleMail, "m1@", "m2@", 1)); err != nil {
+		t.Fatal(err)
+	}
+	m := mail.wait(t, 1)[0]
+	if m.from != "" || m.rcpts[0] != "alice@example.com" || !bytes.Contains(m.data, []byte("no such subscriber")) {
+		t.Errorf("bounce from %q to %v:\n%s", m.from, m.rcpts, m.data)
+	}
+	// Never a bounce to the null sender.
+	if err := send(t, r.addr, "", []string{"+15551234567@mms.test"}, strings.Replace(simpleMail, "m1@", "m3@", 1)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(mail.wait(t, 1)); n != 1 {
+		t.Errorf("%d bounces, want 1 (none to the null sender)", n)
+	}
+}

@@ -1,0 +1,93 @@
+// Package store is the relay's durable state: accepted messages and their
+// per-recipient delivery state (the queue), a dedup set, delivery records for
+// billing, and small key/value tables for the reply path (conversations,
+// reply tokens, opt-outs, IMAP poll state).
+//
+// Store is the interface the rest of the relay uses; Bolt is the embedded
+// implementation. A PostgreSQL implementation for several relay instances
+// can follow behind the same interface: nothing in it is bbolt-specific
+// (queue ids carry 32 random bits so that instances do not collide, and
+// Claim is a natural SELECT … FOR UPDATE SKIP LOCKED).
+//
+// # Guarantees
+//
+// Accept returns only after the body and the envelope are on stable
+// storage, so the SMTP layer answers 250 on a nil error and a crash at any
+// moment loses no accepted message. Delivery is at least once: Claim
+// commits the attempt (status Delivering, attempt count, time, and when to
+// try again should the outcome never be recorded) before the worker makes
+// it, and Open turns every claim left by a stopped process back into a
+// queued recipient, due at that time (Options.Backoff: 15 s after a first
+// attempt), so a restart resumes everything and may repeat an attempt whose
+// outcome was not recorded, while a message that crashes the relay cannot
+// make it crash again at once. RecordAttempt keeps the
+// Transaction-ID and Message-ID an attempt used, so the repeat carries the
+// same identifiers and the peer can recognise it.
+//
+// # Why bbolt
+//
+// go.etcd.io/bbolt is pure Go (no cgo, so cross-compiling and -race stay
+// simple, and it compiles in seconds where modernc.org/sqlite takes minutes
+// under -race), keeps everything in one file, makes every committed write
+// transaction durable with fdatasync (NoSync stays false), and offers ordered
+// keys with cursors, which is all a queue index needs. Its one writer at a
+// time is no limit here because writes are grouped (below).
+//
+// # Group commit
+//
+// Every write goes through one committer goroutine. It takes all the writes
+// waiting (up to Options.MaxBatch) and runs them in a single bbolt
+// transaction: one commit, one set of fsyncs, for the whole group. A write
+// that finds the committer idle is committed at once; writes arriving during
+// a commit form the next group. Unlike bbolt's DB.Batch there is no timer,
+// so a lone SMTP session does not wait MaxBatchDelay (10 ms) for company. If
+// one write of a group fails, the transaction is rolled back, that write
+// gets its error and the rest are committed without it (write functions may
+// therefore run more than once and must set their results afresh).
+// BENCHMARKS-store.md has the numbers.
+//
+// # Bodies: inline up to 64 KiB, spool files above
+//
+// A body of at most Options.InlineMax bytes (64 KiB by default, which covers
+// most text and small-picture mail) is stored in the database in the same
+// transaction as its record, so it shares the group commit's fsync and needs
+// no file of its own: this more than doubles accepts per second compared
+// with a file per body.
+//
+// A larger body, up to the SMTP size limit (50 MB and more), goes to a file
+// in spool/: written under a temporary name (".tmp-…"), fsynced, renamed
+// to spool/<id>, and then the record is committed, with the spool directory
+// fsynced by the committer before the transaction of the group that carries
+// it. The record is the commit marker: Open removes temporary files and
+// spool files that no record names. Large bodies stay out of bbolt because
+// a 50 MB value would be copied into the write transaction and written while
+// every other writer waits, and because bbolt never gives space back to the
+// file system (freed pages are only reused), so a burst of large messages
+// would leave a large file for good; with files, Purge simply unlinks, and
+// Body hands the delivery worker an *os.File it can read at offsets.
+//
+// # Layout
+//
+// The directory given to Open holds store.db (bbolt), spool/ (large bodies)
+// and records.jsonl (delivery records). Buckets in store.db: msg (id →
+// envelope and body facts as JSON), body (id → inline body), rcpt (id ‖
+// index → recipient state as JSON), due (next attempt ‖ id ‖ index, for
+// Claim), ref (transaction id, message id or peer id → recipient, for
+// Lookup), once (dedup keys with expiry), kv (one nested bucket per Table),
+// recq (delivery records not yet in records.jsonl) and meta (schema
+// version).
+//
+// # Delivery records
+//
+// The transaction that makes a recipient final (Delivered, Failed, Dropped)
+// also queues its Record in recq. After the commit a recorder goroutine
+// appends the queued records to records.jsonl, fsyncs it, then deletes them
+// from recq. A crash between those steps repeats lines; none is lost.
+//
+// # Disk full
+//
+// Errors caused by ENOSPC or EDQUOT wrap ErrDiskFull, as does Accept when
+// free space minus the body size would fall under Options.MinFree. The SMTP
+// layer answers 452 4.3.1 for those (errors.Is(err, ErrDiskFull)), and calls
+// CheckSpace with the SIZE parameter at MAIL to refuse early.
+package store

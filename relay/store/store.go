@@ -1,0 +1,421 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Store is the relay's durable state: accepted messages and their
+// per-recipient delivery state (the queue), a dedup set, delivery records
+// and small key/value tables (conversations, reply tokens, opt-outs, IMAP
+// poll state).
+//
+// Every method takes a context; a context that is done before a write is
+// queued makes the method return ctx.Err() without writing. A write that was
+// already handed to the commit pipeline is waited for, so a nil error always
+// means durable and a non-nil error means "not known to be committed".
+//
+// Implementations are safe for concurrent use. Errors wrap ErrNotFound,
+// ErrDiskFull, ErrClosed or ErrInvalid where those apply.
+type Store interface {
+	// Accept stores raw (the whole RFC 5322 message) and env durably and
+	// returns the new message's queue id. It returns only after the body
+	// and the record are on stable storage, so the SMTP layer may answer
+	// 250 on a nil error. Every recipient starts Queued and due at once.
+	// The store does not keep raw; the caller may reuse it.
+	Accept(ctx context.Context, env Envelope, raw []byte) (id string, err error)
+
+	// AcceptReader is Accept for a body read from r until io.EOF, so a
+	// large DATA need not be held in memory.
+	AcceptReader(ctx context.Context, env Envelope, r io.Reader) (id string, err error)
+
+	// Get returns the message id with the state of every recipient.
+	Get(ctx context.Context, id string) (*Message, error)
+
+	// List returns messages in queue-id (arrival) order, filtered by opts.
+	List(ctx context.Context, opts ListOptions) ([]*Message, error)
+
+	// Body opens the stored body of message id. The caller must Close it.
+	Body(ctx context.Context, id string) (Body, error)
+
+	// Claim takes up to limit recipients whose next attempt is at or before
+	// now and whose status is Queued or Deferred, marks them Delivering,
+	// increments their attempt count, sets LastAttempt and a NextAttempt
+	// for the case the outcome is never recorded, all committed before it
+	// returns: the attempt is on record before it is made. Recipients of
+	// one message are grouped in one Job, oldest due first. A claim is
+	// ended by MarkDelivered, MarkDeferred, MarkFailed or Drop; claims
+	// still open when the process stops become Queued again when the store
+	// opens, due at that NextAttempt. Because the count includes attempts
+	// cut short by a crash, the worker enforces its maximum on
+	// Rcpt.Attempts (MarkFailed and bounce instead of trying) and so stops
+	// a message that crashes the relay from looping.
+	Claim(ctx context.Context, now time.Time, limit int) ([]Job, error)
+
+	// RecordAttempt stores what an attempt uses on the wire (route,
+	// transaction id, message id, size) before the attempt is made, so a
+	// retry re-sends with the same identifiers and a reply (MM4 .RES,
+	// delivery report) can be matched with Lookup.
+	RecordAttempt(ctx context.Context, ref RcptRef, a Attempt) error
+
+	// MarkDelivered ends a claim: the peer accepted the message for the
+	// recipient and gave peerID (may be empty) as its message id.
+	MarkDelivered(ctx context.Context, ref RcptRef, peerID string) error
+
+	// MarkDeferred ends a claim with a temporary failure: the recipient
+	// becomes Deferred and due again at next.
+	MarkDeferred(ctx context.Context, ref RcptRef, next time.Time, reason string) error
+
+	// MarkFailed ends a claim with a permanent failure (the caller
+	// bounces). The recipient becomes Failed.
+	MarkFailed(ctx context.Context, ref RcptRef, reason string) error
+
+	// RecordReport stores a later report on a delivered recipient (an MM4
+	// delivery report status such as "Retrieved" or "Expired").
+	RecordReport(ctx context.Context, ref RcptRef, status string) error
+
+	// NextDue returns the earliest next-attempt time of any waiting
+	// recipient, so a worker can sleep until then; ok is false if none waits.
+	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
+
+	// Retry makes every Queued, Deferred or Failed recipient of message id
+	// due now (Failed ones become Queued again).
+	Retry(ctx context.Context, id string) error
+
+	// Drop gives up on every recipient of message id that is not yet
+	// final: they become Dropped. The message stays listed until Purge.
+	Drop(ctx context.Context, id string) error
+
+	// Lookup finds the recipients that used value as the given kind of
+	// identifier (transaction id, message id, peer message id).
+	Lookup(ctx context.Context, kind RefKind, value string) ([]RcptRef, error)
+
+	// ClaimOnce records key in the dedup set for ttl. It reports first ==
+	// true if key was not present (or had expired), false if it was: the
+	// caller then skips the work. Use it for (sender, Message-ID, number)
+	// so one email arriving in several SMTP transactions goes once.
+	ClaimOnce(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+
+	// PutKV stores v, marshalled as JSON, under key in table.
+	PutKV(ctx context.Context, table Table, key string, v any) error
+	// PutKVIfAbsent stores v under key only if key is not in table, and
+	// reports whether it did: allocating a unique reply token is a loop of
+	// PutKVIfAbsent with fresh random keys.
+	PutKVIfAbsent(ctx context.Context, table Table, key string, v any) (stored bool, err error)
+	// GetKV unmarshals the JSON value under key in table into v.
+	// It returns an error wrapping ErrNotFound if there is none.
+	GetKV(ctx context.Context, table Table, key string, v any) error
+	// DeleteKV removes key from table; a missing key is not an error.
+	DeleteKV(ctx context.Context, table Table, key string) error
+	// ScanKV returns the entries of table whose key starts with prefix, in
+	// key order, at most limit (0: all).
+	ScanKV(ctx context.Context, table Table, prefix string, limit int) ([]Entry, error)
+
+	// Purge removes finished messages (every recipient Delivered, Failed
+	// or Dropped) and their bodies once older than opts.Messages, expired
+	// dedup keys, and delivery records older than opts.Records.
+	Purge(ctx context.Context, now time.Time, opts PurgeOptions) (PurgeStats, error)
+
+	// CheckSpace returns an error wrapping ErrDiskFull if storing size more
+	// bytes would leave less than the configured reserve. The SMTP layer
+	// calls it at MAIL with the SIZE parameter.
+	CheckSpace(ctx context.Context, size int64) error
+
+	// Close stops the commit pipeline and closes files. Pending writes
+	// finish first.
+	Close() error
+}
+
+// Sentinel errors. Test with errors.Is.
+var (
+	// ErrNotFound means no message, recipient or key by that name.
+	ErrNotFound = errors.New("not found")
+	// ErrDiskFull means the file system is out of space (ENOSPC, EDQUOT)
+	// or below the configured reserve; the SMTP layer answers 452 4.3.1.
+	ErrDiskFull = errors.New("disk full")
+	// ErrClosed means the store was closed.
+	ErrClosed = errors.New("store closed")
+	// ErrInvalid means an argument or a state transition is not allowed,
+	// for example marking a recipient that is not claimed.
+	ErrInvalid = errors.New("invalid")
+)
+
+// Envelope is the SMTP envelope and session facts of an accepted message.
+type Envelope struct {
+	// From is the MAIL FROM address; empty is the null sender <>.
+	From       string      `json:"from"`
+	Recipients []Recipient `json:"rcpts"`
+	// Ret is the DSN RET parameter ("FULL", "HDRS" or empty).
+	Ret string `json:"ret,omitempty"`
+	// EnvID is the DSN ENVID parameter, xtext-decoded.
+	EnvID      string    `json:"envid,omitempty"`
+	ReceivedAt time.Time `json:"received_at"`
+	RemoteIP   string    `json:"remote_ip,omitempty"`
+	HELO       string    `json:"helo,omitempty"`
+	AuthUser   string    `json:"auth_user,omitempty"`
+	// Kind says which way the message goes: KindMMS (email → MMS) or
+	// KindEmail (an outbound reply or bounce email).
+	Kind string `json:"kind"`
+	// Route optionally pins the route by name; empty lets the relay choose.
+	Route string `json:"route,omitempty"`
+}
+
+// Message kinds for Envelope.Kind.
+const (
+	KindMMS   = "mms"
+	KindEmail = "email"
+)
+
+// Recipient is one RCPT TO with its DSN parameters.
+type Recipient struct {
+	Addr string `json:"addr"`
+	// Notify is the DSN NOTIFY list (NEVER, SUCCESS, FAILURE, DELAY).
+	Notify []string `json:"notify,omitempty"`
+	// ORCPT is the DSN ORCPT parameter as given ("rfc822;addr").
+	ORCPT string `json:"orcpt,omitempty"`
+}
+
+// Message is a stored message: its envelope, body facts and the delivery
+// state of each recipient (Rcpts[i] belongs to Envelope.Recipients[i]).
+type Message struct {
+	ID       string    `json:"id"`
+	Envelope Envelope  `json:"env"`
+	Size     int64     `json:"size"`
+	SHA256   string    `json:"sha256"` // hex SHA-256 of the body
+	Created  time.Time `json:"created"`
+	// Rcpts is filled by the store when reading; it is not part of the
+	// stored message record.
+	Rcpts []Rcpt `json:"rcpts,omitempty"`
+}
+
+// Done reports whether every recipient is in a final state.
+func (m *Message) Done() bool {
+	for i := range m.Rcpts {
+		if !m.Rcpts[i].Status.Final() {
+			return false
+		}
+	}
+	return true
+}
+
+// Rcpt is the delivery state of one recipient of a message.
+type Rcpt struct {
+	Index  int    `json:"i"`
+	Addr   string `json:"addr"`
+	Status Status `json:"status"`
+	// Attempts counts claims, so it includes an attempt in progress.
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next,omitzero"`
+	LastAttempt time.Time `json:"last,omitzero"`
+	LastError   string    `json:"error,omitempty"`
+	Updated     time.Time `json:"updated"`
+	Attempt               // identifiers the last attempt used
+	PeerID      string    `json:"peer_id,omitempty"` // message id given by the peer
+	Report      string    `json:"report,omitempty"`  // last delivery report status
+}
+
+// Attempt is what a delivery attempt uses on the wire, recorded before it is
+// made and re-used by retries.
+type Attempt struct {
+	Route         string `json:"route,omitempty"`
+	TransactionID string `json:"tid,omitempty"`
+	MessageID     string `json:"mid,omitempty"`
+	Size          int64  `json:"sent_size,omitempty"` // size of the converted message
+}
+
+// RcptRef names one recipient of one message.
+type RcptRef struct {
+	ID    string `json:"id"`
+	Index int    `json:"i"`
+}
+
+func (r RcptRef) String() string { return fmt.Sprintf("%s/%d", r.ID, r.Index) }
+
+// Job is a claimed unit of work: a message and the indexes of the recipients
+// claimed in it. Message.Rcpts shows the state after the claim.
+type Job struct {
+	Message *Message
+	Rcpts   []int
+}
+
+// Refs returns the RcptRefs of the claimed recipients.
+func (j Job) Refs() []RcptRef {
+	refs := make([]RcptRef, len(j.Rcpts))
+	for i, n := range j.Rcpts {
+		refs[i] = RcptRef{ID: j.Message.ID, Index: n}
+	}
+	return refs
+}
+
+// Body is a stored message body. Reads do not share an offset with ReadAt.
+type Body interface {
+	io.ReadCloser
+	io.ReaderAt
+	Size() int64
+}
+
+// Status is the delivery state of a recipient.
+type Status uint8
+
+// Recipient states. Queued and Deferred wait for their next attempt,
+// Delivering is claimed, the others are final.
+const (
+	Queued Status = iota + 1
+	Delivering
+	Delivered
+	Deferred
+	Failed
+	Dropped
+)
+
+var statusNames = [...]string{
+	Queued:     "queued",
+	Delivering: "delivering",
+	Delivered:  "delivered",
+	Deferred:   "deferred",
+	Failed:     "failed",
+	Dropped:    "dropped",
+}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) && statusNames[s] != "" {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}
+
+// Final reports whether s is Delivered, Failed or Dropped.
+func (s Status) Final() bool { return s == Delivered || s == Failed || s == Dropped }
+
+// Waiting reports whether s is Queued or Deferred, that is, claimable when due.
+func (s Status) Waiting() bool { return s == Queued || s == Deferred }
+
+// ParseStatus returns the Status named name.
+func ParseStatus(name string) (Status, error) {
+	for i, n := range statusNames {
+		if n != "" && n == name {
+			return Status(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown status %q", ErrInvalid, name)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Status) MarshalText() ([]byte, error) {
+	if _, err := ParseStatus(s.String()); err != nil {
+		return nil, err
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Status) UnmarshalText(b []byte) error {
+	v, err := ParseStatus(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// RefKind is the kind of identifier Lookup searches.
+type RefKind uint8
+
+// Identifier kinds for Lookup.
+const (
+	RefTransactionID RefKind = iota + 1 // X-Mms-Transaction-ID used on the wire
+	RefMessageID                        // X-Mms-Message-ID / Message-ID used on the wire
+	RefPeerID                           // message id the peer returned
+)
+
+func (k RefKind) String() string {
+	switch k {
+	case RefTransactionID:
+		return "transaction-id"
+	case RefMessageID:
+		return "message-id"
+	case RefPeerID:
+		return "peer-id"
+	}
+	return fmt.Sprintf("RefKind(%d)", uint8(k))
+}
+
+func (k RefKind) prefix() string {
+	switch k {
+	case RefTransactionID:
+		return "t:"
+	case RefMessageID:
+		return "m:"
+	case RefPeerID:
+		return "p:"
+	}
+	return ""
+}
+
+// ListOptions filters List.
+type ListOptions struct {
+	// Status, if set, keeps messages with at least one recipient in it.
+	Status Status
+	// Kind, if set, keeps messages of that Envelope.Kind.
+	Kind string
+	// After, if set, starts after that queue id (for paging).
+	After string
+	// Limit caps the result; 0 means 1000.
+	Limit int
+}
+
+// Table names a key/value table.
+type Table string
+
+// Tables used by the relay. Any other non-empty name works too.
+const (
+	Conversations Table = "conversations"
+	Tokens        Table = "tokens"
+	OptOuts       Table = "optouts"
+	IMAPState     Table = "imapstate"
+)
+
+// Entry is one key/value pair of a Table; Value is the stored JSON.
+type Entry struct {
+	Key   string
+	Value json.RawMessage
+}
+
+// PurgeOptions says what Purge removes. A zero duration keeps that kind of
+// data forever.
+type PurgeOptions struct {
+	// Messages is how long finished messages (and their bodies) are kept,
+	// counted from the last recipient update.
+	Messages time.Duration
+	// Records is how long delivery records are kept.
+	Records time.Duration
+}
+
+// PurgeStats counts what Purge removed.
+type PurgeStats struct {
+	Messages int
+	Keys     int // expired ClaimOnce keys
+	Records  int
+}
+
+// Record is one line of records.jsonl: a final outcome for one recipient,
+// for billing and audit. Consumers should de-duplicate on (QueueID, Rcpt,
+// Status): a crash can repeat a line, never lose one.
+type Record struct {
+	Time     time.Time `json:"time"`
+	QueueID  string    `json:"queue_id"`
+	Rcpt     int       `json:"rcpt"`
+	Kind     string    `json:"kind"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Route    string    `json:"route,omitempty"`
+	Size     int64     `json:"size"`
+	Status   Status    `json:"status"`
+	PeerID   string    `json:"peer_id,omitempty"`
+	Attempts int       `json:"attempts"`
+	Error    string    `json:"error,omitempty"`
+}
