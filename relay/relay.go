@@ -255,5 +255,7 @@ func (r *Relay) routeFor(number string) (*Route, bool) {
 // slogLogger adapts slog for go-smtp's error log.
 type slogLogger struct{ l *slog.Logger }
 
-func (s slogLogger) Printf(format string, v ...any) { s.l.Debug("smtp", "msg", fmt.Sprintf(format, v...)) }
-func (s slogLogger) Println(v ...any)               { s.l.Debug("smtp", "msg", fmt.Sprint(v...)) }
+func (s slogLogger) Printf(format string, v ...any) {
+	s.l.Debug("smtp", "msg", fmt.Sprintf(format, v...))
+}
+func (s slogLogger) Println(v ...any) { s.l.Debug("smtp", "msg", fmt.Sprint(v...)) }

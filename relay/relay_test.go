@@ -137,8 +137,8 @@ func startRelay(t *testing.T, mod func(*Options)) *testRelay {
 		Recipients: mapping.RecipientOptions{Domains: []string{"mms.test"}, NumberOptions: mapping.NumberOptions{DefaultRegion: "US"}},
 		Routes:     []Route{{Name: "outbox", Prefix: "+", Deliverer: &deliver.Outbox{Dir: outbox}, Profile: prof}},
 		RetryMin:   50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		Trusted:    func(netip.Addr) bool { return false },
-		Workers:    2,
+		Trusted: func(netip.Addr) bool { return false },
+		Workers: 2,
 	}
 	if mod != nil {
 		mod(&opts)
