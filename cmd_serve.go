@@ -76,7 +76,11 @@ func serve(ctx context.Context, cfg *config.Config, logw io.Writer, ready func(s
 	level := slog.LevelInfo
 	level.UnmarshalText([]byte(cfg.Server.LogLevel))
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
-	adapt.Init()
+	// Compiling the HEIC decoder takes a second of CPU (far more on a busy
+	// machine): do it beside the start, not before the listeners, so a
+	// restarted relay answers SMTP at once. FitImage waits for it if a
+	// HEIC image comes first.
+	go adapt.Init()
 
 	certs := &certStore{cert: cfg.SMTP.TLSCert, key: cfg.SMTP.TLSKey}
 	if err := certs.load(); err != nil {
@@ -230,6 +234,10 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 		Lifetime: cfg.Queue.Lifetime.Duration, RetryMin: cfg.Queue.RetryMin.Duration, RetryMax: cfg.Queue.RetryMax.Duration,
 		Workers: cfg.Queue.Workers, ResponseTimeout: cfg.Queue.ResponseTTL.Duration,
 		Mailer: &deliver.Mailer{HeloName: cfg.Server.Hostname},
+	}
+	if cfg.Outbound.Smarthost != "" {
+		o.Mailer = &deliver.Mailer{HeloName: cfg.Server.Hostname,
+			Smarthost: &deliver.SMTPPeer{Addr: cfg.Outbound.Smarthost, HeloName: cfg.Server.Hostname}}
 	}
 	if cfg.SMTP.TLSCert != "" {
 		o.TLSConfig = certs.get

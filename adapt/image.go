@@ -95,7 +95,7 @@ func FitImage(ctx context.Context, data []byte, budget int, p Profile) (Image, e
 	}
 	// Target size, in the stored orientation.
 	boxW, boxH := p.MaxWidth, p.MaxHeight
-	if hi.w < hi.h != (boxW < boxH) { // portrait image in a landscape box: turn the box
+	if (hi.w < hi.h) != (boxW < boxH) { // portrait image in a landscape box: turn the box
 		boxW, boxH = boxH, boxW
 	}
 	tw, th := fitDims(hi.w, hi.h, boxW, boxH)
@@ -129,9 +129,16 @@ func FitImage(ctx context.Context, data []byte, budget int, p Profile) (Image, e
 	return encodeBudget(ctx, format, img, budget, p, workers)
 }
 
-// validate fully decodes data (cheaply for JPEG: entropy decoding at 1/8).
+// validate checks that data will display. A JPEG is checked by its
+// structure (headers that parse, a scan, an end-of-image marker at the end)
+// without entropy decoding: that would cost more than the whole rest of a
+// conversion that needs no adaptation, and phones show a JPEG with a damaged
+// scan anyway. Other formats are decoded.
 func validate(format string, data []byte, maxPixels int64) error {
 	if format == "jpeg" {
+		if jpegStructureOK(data) {
+			return nil
+		}
 		if _, err := jpegscale.Decode(data, jpegscale.Options{Scale: 8, MaxPixels: maxPixels}); err == nil {
 			return nil
 		}
@@ -144,6 +151,21 @@ func validate(format string, data []byte, maxPixels int64) error {
 	}
 	_, err := decode(format, data, 1, 1, headerInfo{}, maxPixels)
 	return err
+}
+
+// jpegStructureOK reports whether data has JPEG headers that parse, a
+// start-of-scan and an end-of-image marker at its end (trailing padding
+// allowed).
+func jpegStructureOK(data []byte) bool {
+	info, err := jpegscale.Probe(data)
+	if err != nil || info.Width <= 0 || info.Height <= 0 {
+		return false
+	}
+	end := bytes.TrimRight(data, "\x00\r\n ")
+	if len(end) < 4 || end[len(end)-2] != 0xFF || end[len(end)-1] != 0xD9 {
+		return false
+	}
+	return bytes.Contains(data, []byte{0xFF, 0xDA})
 }
 
 // safely runs f, turning panics and errors into ErrBroken.

@@ -29,6 +29,7 @@ type Config struct {
 	Queue    Queue     `toml:"queue"`
 	Records  Records   `toml:"records"`
 	Reply    Reply     `toml:"reply"`
+	Outbound Outbound  `toml:"outbound"`
 	Routes   []Route   `toml:"route"`
 	Profiles []Profile `toml:"profile"`
 	Peers    []MM4Peer `toml:"mm4_peer"`
@@ -106,6 +107,14 @@ type Reply struct {
 	Domain   string   `toml:"domain"`
 	From     string   `toml:"from"` // "masked" or "direct"
 	TokenTTL Duration `toml:"token_ttl"`
+}
+
+// Outbound configures how the relay sends its own email (bounces, DSNs,
+// MM4 answers).
+type Outbound struct {
+	// Smarthost ("host:port") takes all of it over plain SMTP; empty:
+	// straight to each recipient domain's MX hosts.
+	Smarthost string `toml:"smarthost"`
 }
 
 // Route sends numbers with a prefix to an interface.
@@ -387,6 +396,9 @@ func (c *Config) validate() []error {
 	checkAddrs("smtp.listen", c.SMTP.Listen)
 	checkAddrs("smtp.submission_listen", c.SMTP.SubmissionListen)
 	checkAddrs("admin.listen", []string{c.Admin.Listen})
+	if c.Outbound.Smarthost != "" {
+		checkAddrs("outbound.smarthost", []string{c.Outbound.Smarthost})
+	}
 	c.SMTP.TrustedNetworkPrefixes = nil
 	for _, n := range c.SMTP.TrustedNetworks {
 		p, err := netip.ParsePrefix(n)

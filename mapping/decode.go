@@ -168,6 +168,12 @@ func (p *parser) decodeTransfer(h message.Header, body []byte) []byte {
 // decodeBase64Lenient decodes base64 ignoring any character outside the
 // alphabet and stopping at padding; bad reports junk or a truncated tail.
 func decodeBase64Lenient(b []byte) ([]byte, bool) {
+	// Fast path: well-formed MIME base64, whose line breaks the standard
+	// decoder skips by itself.
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
+	if n, err := base64.StdEncoding.Decode(out, bytes.TrimRight(b, " \t\r\n")); err == nil {
+		return out[:n], false
+	}
 	clean := make([]byte, 0, len(b))
 	bad := false
 loop:
@@ -195,7 +201,10 @@ loop:
 		clean = clean[:len(clean)-1]
 		bad = true
 	}
-	out := make([]byte, len(clean)*3/4+3)
+	out = out[:cap(out)]
+	if len(out) < len(clean)*3/4+3 {
+		out = make([]byte, len(clean)*3/4+3)
+	}
 	n, err := base64.RawStdEncoding.Decode(out, clean)
 	if err != nil {
 		bad = true

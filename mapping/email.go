@@ -166,6 +166,14 @@ func ParseEmail(r io.Reader, opts EmailOptions) (*Email, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mapping: reading email: %w", err)
 	}
+	return ParseEmailBytes(raw, opts)
+}
+
+// ParseEmailBytes is ParseEmail for a message already in memory, without
+// a copy. The Data of a part sent without a transfer encoding (7bit, 8bit,
+// binary) aliases raw: raw must not change while the Email is in use.
+func ParseEmailBytes(raw []byte, opts EmailOptions) (*Email, error) {
+	opts = opts.withDefaults()
 	if int64(len(raw)) > opts.MaxSize {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, opts.MaxSize)
 	}

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -132,7 +131,7 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 		}
 		return
 	}
-	email, err := mapping.ParseEmail(bytes.NewReader(raw), mapping.EmailOptions{KeepHistory: r.opts.KeepHistory})
+	email, err := mapping.ParseEmailBytes(raw, mapping.EmailOptions{KeepHistory: r.opts.KeepHistory})
 	if err != nil {
 		for _, ref := range j.Refs() {
 			r.fail(ctx, m, ref, "the email could not be read: "+err.Error(), "5.6.0")

@@ -2,12 +2,14 @@ package jpegscale
 
 import (
 	"bytes"
+	"image"
 	"image/jpeg"
 	"os"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mmsrelay/mmsrelay/adapt/internal/jpegenc"
 	"github.com/mmsrelay/mmsrelay/adapt/internal/testimg"
 )
 
@@ -32,6 +34,30 @@ func BenchmarkDecode12MP(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		loop(b, func() {
 			if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	// The same photo re-encoded with restart markers (as many cameras
+	// write), which lets the entropy decoding use both cores.
+	full, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil {
+		b.Fatal(err)
+	}
+	dri, err := jpegenc.Encode(full.(*image.YCbCr), 90, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("scale2-restart-markers", func(b *testing.B) {
+		loop(b, func() {
+			if _, err := Decode(dri, Options{Scale: 2}); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("scale2-restart-markers-sequential", func(b *testing.B) {
+		loop(b, func() {
+			if _, err := Decode(dri, Options{Scale: 2, Sequential: true}); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -138,15 +138,6 @@ func (d *decoder) receiveExtend(s uint) int32 {
 	return v
 }
 
-// skipBits discards s bits.
-func (d *decoder) skipBits(s uint) {
-	if d.nbits < s {
-		d.fill()
-	}
-	d.acc <<= s
-	d.nbits -= s
-}
-
 // resetBits drops buffered bits, as at a restart marker or the end of a scan.
 func (d *decoder) resetBits() {
 	d.acc, d.nbits, d.marker, d.pad = 0, 0, false, 0

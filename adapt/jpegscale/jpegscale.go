@@ -136,6 +136,12 @@ func Decode(data []byte, opts Options) (img image.Image, err error) {
 	}
 	d := decoder{data: data, n: n, scale: opts.Scale, maxPixels: maxPix, sequential: opts.Sequential}
 	defer d.stopWorker()
+	defer func() {
+		// Belt and braces: a bug must not take the relay down.
+		if p := recover(); p != nil {
+			img, err = nil, &FormatError{d.pos, fmt.Sprintf("internal error: %v", p)}
+		}
+	}()
 	if err := d.parse(false); err != nil {
 		return nil, err
 	}

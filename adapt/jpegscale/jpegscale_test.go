@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mmsrelay/mmsrelay/adapt/internal/jpegenc"
 	"github.com/mmsrelay/mmsrelay/adapt/internal/testimg"
 )
 
@@ -307,4 +308,47 @@ func FuzzDecode(f *testing.F) {
 		}
 		Probe(data)
 	})
+}
+
+// TestRestartSplit checks that decoding a file with restart markers on two
+// goroutines gives exactly the sequential result.
+func TestRestartSplit(t *testing.T) {
+	src := testimg.Photo(517, 389, 11)
+	ref, err := jpeg.Decode(bytes.NewReader(testimg.JPEG(src, 95)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := jpegenc.Encode(ref.(*image.YCbCr), 90, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte{0xFF, 0xDD}) {
+		t.Fatal("no DRI in test file")
+	}
+	for _, s := range []int{2, 4, 8} {
+		seq, err := Decode(data, Options{Scale: s, Sequential: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		par, err := Decode(data, Options{Scale: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := seq.(*image.YCbCr), par.(*image.YCbCr)
+		if !bytes.Equal(a.Y, b.Y) || !bytes.Equal(a.Cb, b.Cb) || !bytes.Equal(a.Cr, b.Cr) {
+			t.Errorf("scale %d: split decode differs from sequential", s)
+		}
+		full, _ := jpeg.Decode(bytes.NewReader(data))
+		for i, pl := range planePairs(b, full.(*image.YCbCr)) {
+			if pp := planePSNR(pl[0], pl[1], s); pp < 33 {
+				t.Errorf("scale %d plane %d: PSNR %.1f", s, i, pp)
+			}
+		}
+	}
+	// A missing restart marker makes the split path fall back.
+	i := bytes.Index(data, []byte{0xFF, 0xD3})
+	broken := append(bytes.Clone(data[:i]), data[i+2:]...)
+	if _, err := Decode(broken, Options{Scale: 2}); err != nil {
+		t.Logf("broken restart: %v", err)
+	}
 }

@@ -3,6 +3,7 @@ package jpegscale
 import (
 	"fmt"
 	"runtime"
+	"sync"
 )
 
 // maxPad bounds the zero bytes fed past a marker or the end of data within
@@ -46,6 +47,11 @@ func (d *decoder) decodeScan(sc []*component) error {
 			blocksPerRow += colsTotal * c.h * c.v
 		}
 	}
+	if len(sc) > 1 && d.ri > 0 && !d.sequential && runtime.GOMAXPROCS(0) > 1 {
+		if ok, err := d.decodeScanSplit(sc, colsTotal, rowsTotal); ok {
+			return err
+		}
+	}
 	nn := d.n * d.n
 	useWorker := !d.sequential && d.n >= 4 && runtime.GOMAXPROCS(0) > 1 && rowsTotal > 4
 	if useWorker {
@@ -64,7 +70,6 @@ func (d *decoder) decodeScan(sc []*component) error {
 		}
 	}
 	mcu := 0
-	var blk [64]int32
 	for my := 0; my < rowsTotal; my++ {
 		job.refs = job.refs[:0]
 		for mx := 0; mx < colsTotal; mx++ {
@@ -83,7 +88,7 @@ func (d *decoder) decodeScan(sc []*component) error {
 					for x := 0; x < hb; x++ {
 						off := len(job.refs) * nn
 						out := job.coef[off : off+nn]
-						if err := d.decodeBlock(c, out, &blk); err != nil {
+						if err := d.decodeBlock(c, out); err != nil {
 							return err
 						}
 						job.refs = append(job.refs, blockRef{compIdx[i], int32(mx*hb + x), int32(my*vb + y)})
@@ -151,7 +156,7 @@ func (d *decoder) restart(sc []*component) error {
 
 // decodeBlock decodes one 8×8 block's coefficients (T.81 F.2.2) and writes
 // the dequantized ones an n×n IDCT needs into out (natural n×n order).
-func (d *decoder) decodeBlock(c *component, out []int32, _ *[64]int32) error {
+func (d *decoder) decodeBlock(c *component, out []int32) error {
 	clear(out)
 	q := &d.quant[c.tq]
 	t, ok := d.decodeHuff(&d.huff[0][c.td])
@@ -264,4 +269,125 @@ func (d *decoder) workerErr() error {
 	d.werrMu.Lock()
 	defer d.werrMu.Unlock()
 	return d.werr
+}
+
+// decodeScanSplit decodes an interleaved scan that has restart markers on
+// two goroutines: restart intervals are independent (T.81 F.2.1.3.1: the
+// predictors reset and the data is byte-aligned), so after locating every
+// RSTn the first half of the intervals and the second half are decoded
+// concurrently, each with the IDCT inline, into disjoint blocks of the same
+// planes. It reports false, having consumed nothing, when the markers do not
+// match the expected count; the caller then decodes sequentially.
+func (d *decoder) decodeScanSplit(sc []*component, cols, rows int) (bool, error) {
+	total := cols * rows
+	intervals := (total + d.ri - 1) / d.ri
+	if intervals < 2 {
+		return false, nil
+	}
+	var starts []int // entropy data start of each interval after the first
+	end := len(d.data)
+	for p := d.pos; p+1 < len(d.data); p++ {
+		if d.data[p] != 0xFF {
+			continue
+		}
+		nb := d.data[p+1]
+		switch {
+		case nb == 0x00: // stuffed byte
+			p++
+			continue
+		case nb == 0xFF: // fill byte: look at the next one
+			continue
+		case nb >= mRST0 && nb <= mRST7:
+			starts = append(starts, p+2)
+			p++
+			continue
+		}
+		end = p
+		break
+	}
+	if len(starts) != intervals-1 {
+		return false, nil
+	}
+	half := intervals / 2
+	type part struct {
+		pos, m0, m1 int
+	}
+	parts := [2]part{{d.pos, 0, half * d.ri}, {starts[half-1], half * d.ri, total}}
+	errs := [2]error{}
+	var wg sync.WaitGroup
+	for i, pt := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					errs[i] = fmt.Errorf("jpegscale: decoder panic: %v", p)
+				}
+			}()
+			sub := &decoder{data: d.data[:end], pos: pt.pos, n: d.n, quant: d.quant, huff: d.huff,
+				small: d.small, kmax: d.kmax, idct: d.idct, ri: d.ri}
+			sub.comps = append([]component(nil), d.comps...)
+			subSC := make([]*component, len(sc))
+			for j, c := range sc {
+				subSC[j] = &sub.comps[c.id2index(d.comps)]
+			}
+			errs[i] = sub.decodeMCUs(subSC, cols, pt.m0, pt.m1)
+		}()
+	}
+	wg.Wait()
+	if errs[0] != nil {
+		return true, errs[0]
+	}
+	if errs[1] != nil {
+		return true, errs[1]
+	}
+	d.pos = end
+	d.resetBits()
+	return true, nil
+}
+
+// id2index finds c among comps.
+func (c *component) id2index(comps []component) int {
+	for i := range comps {
+		if comps[i].id == c.id {
+			return i
+		}
+	}
+	return 0
+}
+
+// decodeMCUs decodes MCUs [m0, m1) of an interleaved scan starting at a
+// restart boundary, transforming each block at once.
+func (d *decoder) decodeMCUs(sc []*component, cols, m0, m1 int) error {
+	d.resetBits()
+	for _, c := range sc {
+		c.pred = 0
+	}
+	nn := d.n * d.n
+	coef := make([]int32, nn)
+	for mcu := m0; mcu < m1; mcu++ {
+		if mcu > m0 && mcu%d.ri == 0 {
+			if err := d.restart(sc); err != nil {
+				return err
+			}
+		}
+		mx, my := mcu%cols, mcu/cols
+		for _, c := range sc {
+			for y := 0; y < c.v; y++ {
+				for x := 0; x < c.h; x++ {
+					if err := d.decodeBlock(c, coef); err != nil {
+						return err
+					}
+					bx, by := mx*c.h+x, my*c.v+y
+					if bx < c.bw && by < c.bh {
+						d.idct.transform(coef, c.plane[by*d.n*c.stride+bx*d.n:], c.stride)
+					}
+				}
+			}
+		}
+		if d.pad > maxPad {
+			return d.errf("truncated entropy-coded data")
+		}
+	}
+	return nil
 }

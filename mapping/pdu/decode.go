@@ -2,6 +2,7 @@ package pdu
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,7 +36,8 @@ func (d Decoder) Decode(b []byte) (*Message, error) {
 	}
 	r := &reader{b: b, strict: d.Strict}
 	m := &Message{}
-	var order []Field
+	var obuf [48]Field
+	order := obuf[:0]
 	var seen [128]bool
 	for r.off < len(b) {
 		start := r.off
@@ -113,8 +115,9 @@ func (d Decoder) Decode(b []byte) (*Message, error) {
 			return nil, &DecodeError{Offset: len(b), Field: err.(*fieldError).field, Err: err.(*fieldError).err}
 		}
 	}
-	if !sameOrder(order, m.appendOrder(nil)) {
-		m.Order = order
+	var cbuf [48]Field
+	if !sameOrder(order, m.appendOrder(cbuf[:0])) {
+		m.Order = slices.Clone(order)
 	}
 	return m, nil
 }
@@ -252,12 +255,12 @@ func (r *reader) knownToken(names func(byte) string) (byte, error) {
 }
 
 // sub returns a reader over the next Value-length octets and skips them.
-func (r *reader) sub() (*reader, error) {
+func (r *reader) sub() (reader, error) {
 	n, err := r.valueLength()
 	if err != nil {
-		return nil, err
+		return reader{}, err
 	}
-	s := &reader{b: r.b[:r.off+n], off: r.off, strict: r.strict}
+	s := reader{b: r.b[:r.off+n], off: r.off, strict: r.strict}
 	r.off += n
 	return s, nil
 }
@@ -333,7 +336,7 @@ func (m *Message) decodeField(r *reader, f Field) error {
 	case FieldDate:
 		m.Date, err = r.date()
 	case FieldFrom:
-		var s *reader
+		var s reader
 		if s, err = r.sub(); err != nil {
 			return err
 		}
@@ -465,7 +468,7 @@ func (m *Message) decodeField(r *reader, f Field) error {
 		}
 		*m.textField(f) = s
 	case FieldPreviouslySentBy:
-		var s *reader
+		var s reader
 		if s, err = r.sub(); err != nil {
 			return err
 		}
@@ -479,7 +482,7 @@ func (m *Message) decodeField(r *reader, f Field) error {
 		m.PreviouslySentBy = append(m.PreviouslySentBy, v)
 		err = s.done()
 	case FieldPreviouslySentDate:
-		var s *reader
+		var s reader
 		if s, err = r.sub(); err != nil {
 			return err
 		}
@@ -493,7 +496,7 @@ func (m *Message) decodeField(r *reader, f Field) error {
 		m.PreviouslySentDate = append(m.PreviouslySentDate, v)
 		err = s.done()
 	case FieldMMFlags:
-		var s *reader
+		var s reader
 		if s, err = r.sub(); err != nil {
 			return err
 		}
@@ -513,7 +516,7 @@ func (m *Message) decodeField(r *reader, f Field) error {
 		}
 		m.Attributes = append(m.Attributes, Field(c&0x7F))
 	case FieldMboxTotals, FieldMboxQuotas:
-		var s *reader
+		var s reader
 		if s, err = r.sub(); err != nil {
 			return err
 		}
@@ -548,7 +551,7 @@ func (m *Message) decodeField(r *reader, f Field) error {
 			m.Limit = &v
 		}
 	case FieldElementDescriptor:
-		var s *reader
+		var s reader
 		if s, err = r.sub(); err != nil {
 			return err
 		}
@@ -664,8 +667,43 @@ func (r *reader) constrainedMedia() (string, error) {
 		r.off++
 		return contentTypeName(uint64(c & 0x7F)), nil
 	}
-	t, err := r.textValue()
-	return strings.ToLower(t), err
+	c, err = r.peek()
+	if err != nil {
+		return "", err
+	}
+	if c > 0 && c < 0x20 {
+		return "", errBadToken
+	}
+	b, err := r.textBytes()
+	if err != nil {
+		return "", err
+	}
+	return mediaType(b), nil
+}
+
+// commonTypes are media types without a WSP code that MMS uses all the
+// time: decoding them makes no new string.
+var commonTypes = func() map[string]string {
+	m := map[string]string{}
+	for _, t := range []string{"application/smil", "audio/amr", "audio/amr-wb", "audio/mpeg", "audio/mp4",
+		"audio/aac", "audio/3gpp", "audio/midi", "audio/x-wav", "audio/wav", "video/3gpp", "video/3gpp2",
+		"video/mp4", "image/bmp", "image/webp", "image/heic", "image/heif", "text/x-vcard", "text/x-vcalendar",
+		"text/vcard", "text/calendar", "application/octet-stream", "application/pdf"} {
+		m[t] = t
+	}
+	return m
+}()
+
+// mediaType returns the lower-case media type b names, without a new
+// string for a well-known or common one.
+func mediaType(b []byte) string {
+	if t, ok := commonTypes[string(b)]; ok {
+		return t
+	}
+	if c, ok := contentTypeCodes[string(b)]; ok {
+		return contentTypes[c]
+	}
+	return strings.ToLower(string(b))
 }
 
 // contentType reads a Content-type-value (WAP-230 §8.4.2.24):
@@ -686,7 +724,7 @@ func (r *reader) contentType() (ContentType, error) {
 	if err != nil {
 		return ContentType{}, err
 	}
-	var ct ContentType
+	ct := ContentType{Params: make([]Param, 0, 4)}
 	if c, err = s.peek(); err != nil {
 		return ct, err
 	}
@@ -710,6 +748,9 @@ func (r *reader) contentType() (ContentType, error) {
 			return ct, err
 		}
 		ct.Params = append(ct.Params, p)
+	}
+	if len(ct.Params) == 0 {
+		ct.Params = nil
 	}
 	return ct, nil
 }

@@ -124,20 +124,21 @@ func (m *Message) isZero(f Field) bool {
 // appendOrder appends the canonical header sequence of m to dst: the one
 // Append uses when Order is nil.
 func (m *Message) appendOrder(dst []Field) []Field {
-	add := func(f Field) {
+	for _, f := range leading {
 		for n := m.count(f); n > 0; n-- {
 			dst = append(dst, f)
 		}
 	}
-	for _, f := range leading {
-		add(f)
-	}
 	for f := Field(1); f < 64; f++ {
 		if !isLeading[f] {
-			add(f)
+			for n := m.count(f); n > 0; n-- {
+				dst = append(dst, f)
+			}
 		}
 	}
-	add(FieldUnknown)
+	for n := len(m.Unknown); n > 0; n-- {
+		dst = append(dst, FieldUnknown)
+	}
 	return dst
 }
 
@@ -525,22 +526,25 @@ func isToken(s string) bool {
 // headers are written: they are written after room for both lengths, then
 // moved back.
 func (e *enc) part(i int, p *Part) {
-	field := "part " + itoa(uint64(i+1))
+	// Error labels name the part only when there is an error: building
+	// them for every part costs more than the rest of the headers.
+	e.partNo = i + 1
+	defer func() { e.partNo = 0 }()
 	const reserve = 10
 	start := len(e.b)
 	e.b = append(e.b, make([]byte, reserve)...)
 	hstart := len(e.b)
-	e.contentType(field+" Content-Type", p.ContentType)
+	e.contentType("Content-Type", p.ContentType)
 	id := func() {
 		if p.ContentID != "" {
 			e.b = append(e.b, 0x80|wspContentID, '"')
-			e.rawText(field+" Content-ID", p.ContentID)
+			e.rawText("Content-ID", p.ContentID)
 		}
 	}
 	loc := func() {
 		if p.ContentLocation != "" {
 			e.b = append(e.b, 0x80|wspContentLocation)
-			e.textValue(field+" Content-Location", p.ContentLocation)
+			e.textValue("Content-Location", p.ContentLocation)
 		}
 	}
 	hdr := func(h Header) {
@@ -549,8 +553,8 @@ func (e *enc) part(i int, p *Part) {
 			e.b = append(e.b, h.Value...)
 			return
 		}
-		e.token(field+" header", h.Name)
-		e.text(field+" header "+h.Name, string(h.Value))
+		e.token("header", h.Name)
+		e.text(h.Name, string(h.Value))
 	}
 	order := p.order
 	if order == "" {

@@ -378,12 +378,16 @@ func textLen(s string) int {
 
 // enc accumulates the PDU and the first error met.
 type enc struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	partNo int // 1-based index of the part being written, for error labels
 }
 
 func (e *enc) fail(field string, err error) {
 	if e.err == nil {
+		if e.partNo > 0 {
+			field = fmt.Sprintf("part %d %s", e.partNo, field)
+		}
 		e.err = fmt.Errorf("pdu: encoding %s: %w", field, err)
 	}
 }
