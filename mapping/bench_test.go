@@ -2,11 +2,11 @@ package mapping
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/jpeg"
-	"math/rand/v2"
-	"context"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
