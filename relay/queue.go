@@ -29,9 +29,62 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.worker(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.watchResponses(ctx)
+	}()
 	r.Kick()
 	wg.Wait()
 	return nil
+}
+
+// awaitingRes marks a recipient delivered to an MM4 peer that was asked
+// for an MM4_forward.RES which has not come yet.
+const awaitingRes = "awaiting MM4_forward.RES"
+
+// maxResRetries is how often a message is sent again for want of an
+// MM4_forward.RES before the sender is told.
+const maxResRetries = 3
+
+// watchResponses sends again what an MM4 peer took but never confirmed
+// within ResponseTimeout, with the same identifiers, and after
+// maxResRetries tells the sender.
+func (r *Relay) watchResponses(ctx context.Context) {
+	tick := min(r.opts.ResponseTimeout/4, time.Minute)
+	t := time.NewTicker(max(tick, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		msgs, err := r.st.List(ctx, store.ListOptions{Status: store.Delivered, Kind: store.KindMMS})
+		if err != nil {
+			continue
+		}
+		now := r.opts.Now()
+		for _, m := range msgs {
+			for i, rc := range m.Rcpts {
+				if rc.Status != store.Delivered || rc.Report != awaitingRes || now.Sub(rc.Updated) < r.opts.ResponseTimeout {
+					continue
+				}
+				ref := store.RcptRef{ID: m.ID, Index: i}
+				if rc.Attempts > maxResRetries {
+					r.st.RecordReport(ctx, ref, "no MM4_forward.RES")
+					r.log.Warn("no MM4_forward.RES after retries", "queue_id", m.ID, "rcpt", rc.Addr)
+					r.bounce(ctx, m, ref, fmt.Sprintf("the mobile network took the message but never confirmed it (no MM4_forward.RES after %d attempts)", rc.Attempts), "4.4.7")
+					continue
+				}
+				r.log.Info("no MM4_forward.RES in time: sending again", "queue_id", m.ID, "rcpt", rc.Addr, "tid", rc.TransactionID)
+				r.metrics.Inc("mmsrelay_res_timeouts_total")
+				if err := r.st.Requeue(ctx, ref, now, "no MM4_forward.RES within "+r.opts.ResponseTimeout.String()); err == nil {
+					r.Kick()
+				}
+			}
+		}
+	}
 }
 
 func (r *Relay) worker(ctx context.Context) {
@@ -255,6 +308,12 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 			return
 		}
 	}
+	if d, ok := g.route.Deliverer.(*deliver.MM4); ok && d.AckRequest {
+		// Before the attempt: the peer's .RES may come before Deliver returns.
+		for _, ref := range g.refs {
+			r.st.RecordReport(ctx, ref, awaitingRes)
+		}
+	}
 	from := m.Envelope.From
 	msg := &deliver.Message{QueueID: m.ID, TransactionID: g.tid, MessageID: g.mid, From: pduFrom(conv.MMS),
 		EnvelopeFrom: from, Bcc: g.bcc, MMS: conv.MMS, Sender: from, Received: m.Envelope.ReceivedAt}
@@ -274,6 +333,7 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 			if err := r.st.MarkDelivered(ctx, ref, res.PeerID); err != nil {
 				log.Error("recording a delivery", "err", err)
 			}
+
 			r.metrics.Inc("mmsrelay_delivered_total", "route", g.route.Name)
 			log.Info("delivered", "rcpt", msg.Recipients[i], "peer_id", res.PeerID, "size", conv.Size)
 		case deliver.TooLarge:

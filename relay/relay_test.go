@@ -317,6 +317,19 @@ func TestMM4RouteAndAnswers(t *testing.T) {
 	if err := send(t, r.addr, "system@mms.peer.test", []string{"system@mms.test"}, res.String()); err != nil {
 		t.Fatalf("sending .RES: %v", err)
 	}
+	// The .RES is on record.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		refs, _ := r.st.Lookup(context.Background(), store.RefTransactionID, req.TransactionID)
+		m, _ := r.st.Get(context.Background(), refs[0].ID)
+		if m.Rcpts[0].Report == "forward.res: Ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("report after .RES = %q", m.Rcpts[0].Report)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	var rep bytes.Buffer
 	mm4.WriteDeliveryReport(&rep, &mm4.DeliveryReport{TransactionID: "dr1", MessageID: req.MessageID,
 		From: "+447911123456/TYPE=PLMN", To: "alice@example.com", Status: "Rejected", AckRequest: true,
@@ -342,6 +355,9 @@ func TestMM4RouteAndAnswers(t *testing.T) {
 	if !sawDSN || !sawRes {
 		t.Errorf("DSN sent %v, .RES sent %v", sawDSN, sawRes)
 	}
+	if n := len(peerSink.wait(t, 1)); n != 1 {
+		t.Errorf("peer got %d copies, want 1 (the .RES came in time)", n)
+	}
 	msgs, _ := r.st.List(context.Background(), store.ListOptions{Status: store.Delivered})
 	found := false
 	for _, m := range msgs {
@@ -353,6 +369,27 @@ func TestMM4RouteAndAnswers(t *testing.T) {
 	}
 	if !found {
 		t.Error("the delivery report was not recorded on the message")
+	}
+}
+
+// TestNoResponseResends: a peer that takes the message but never sends
+// the MM4_forward.RES it was asked for gets it again, same ids.
+func TestNoResponseResends(t *testing.T) {
+	peerSink := startSink(t)
+	prof, _ := adapt.LookupProfile("default")
+	r := startRelay(t, func(o *Options) {
+		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
+			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test", AckRequest: true}}}
+		o.ResponseTimeout = 300 * time.Millisecond
+	})
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
+		t.Fatal(err)
+	}
+	mails := peerSink.wait(t, 2)
+	a, err1 := mm4.Parse(mails[0].data)
+	b, err2 := mm4.Parse(mails[1].data)
+	if err1 != nil || err2 != nil || a.TransactionID != b.TransactionID || a.MessageID != b.MessageID {
+		t.Errorf("resent with other ids: %v %v / %v %v", a.TransactionID, a.MessageID, b.TransactionID, b.MessageID)
 	}
 }
 

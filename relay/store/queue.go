@@ -381,6 +381,19 @@ func (s *Bolt) MarkFailed(ctx context.Context, ref RcptRef, reason string) error
 	})
 }
 
+// Requeue implements Store.Requeue.
+func (s *Bolt) Requeue(ctx context.Context, ref RcptRef, next time.Time, reason string) error {
+	return s.finish(ctx, "requeue", ref, func(r *Rcpt) error {
+		if r.Status != Delivered {
+			return fmt.Errorf("%w: recipient is %s, not delivered", ErrInvalid, r.Status)
+		}
+		r.Status = Deferred
+		r.NextAttempt = next
+		r.LastError = reason
+		return nil
+	})
+}
+
 // RecordReport implements Store.RecordReport.
 func (s *Bolt) RecordReport(ctx context.Context, ref RcptRef, status string) error {
 	return s.finish(ctx, "record report", ref, func(r *Rcpt) error {

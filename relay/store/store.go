@@ -74,6 +74,12 @@ type Store interface {
 	// bounces). The recipient becomes Failed.
 	MarkFailed(ctx context.Context, ref RcptRef, reason string) error
 
+	// Requeue makes a Delivered recipient Deferred again, due at next, with
+	// reason: a peer that took the message but never confirmed it (no MM4
+	// .RES) gets it again, with the same identifiers. Any other state is
+	// ErrInvalid.
+	Requeue(ctx context.Context, ref RcptRef, next time.Time, reason string) error
+
 	// RecordReport stores a later report on a delivered recipient (an MM4
 	// delivery report status such as "Retrieved" or "Expired").
 	RecordReport(ctx context.Context, ref RcptRef, status string) error

@@ -951,3 +951,41 @@ func TestConcurrentClaims(t *testing.T) {
 		t.Fatalf("ClaimOnce returned first = true %d times, want once", firsts)
 	}
 }
+
+func TestRequeue(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), Options{MinFree: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id, err := s.Accept(ctx, Envelope{From: "a@example.com", Recipients: []Recipient{{Addr: "+15551234567@mms.test"}}, Kind: KindMMS}, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := RcptRef{ID: id, Index: 0}
+	if err := s.Requeue(ctx, ref, time.Now(), "no"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Requeue of a queued recipient = %v, want ErrInvalid", err)
+	}
+	jobs, err := s.Claim(ctx, time.Now().Add(time.Minute), 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Claim = %v, %v", jobs, err)
+	}
+	if err := s.MarkDelivered(ctx, ref, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	next := time.Now().Add(time.Hour)
+	if err := s.Requeue(ctx, ref, next, "no MM4_forward.RES"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := m.Rcpts[0]; r.Status != Deferred || !r.NextAttempt.Equal(next) || r.LastError != "no MM4_forward.RES" {
+		t.Errorf("after Requeue: %+v", r)
+	}
+	if due, ok, _ := s.NextDue(ctx); !ok || !due.Equal(next) {
+		t.Errorf("NextDue = %v, %v; want %v", due, ok, next)
+	}
+}
