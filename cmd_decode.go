@@ -18,6 +18,9 @@ import (
 	"strings"
 	"time"
 
+	"net/textproto"
+
+	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
 
@@ -75,11 +78,16 @@ func runDecode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if name == "-" {
 		name = "stdin"
 	}
-	m, err := decodeInput(in, pdu.Decoder{Strict: *strict})
+	var m *pdu.Message
+	var out *decoded
+	if looksLikeEmail(in) {
+		m, out, err = decodeMM4(in)
+	} else if m, err = decodeInput(in, pdu.Decoder{Strict: *strict}); err == nil {
+		out = describe(m)
+	}
 	if err != nil {
 		return fail(stderr, "decode", fmt.Errorf("%s: %w", name, err))
 	}
-	out := describe(m)
 	if *partsDir != "" {
 		if err := writeParts(*partsDir, m, out.Parts); err != nil {
 			return fail(stderr, "decode", err)
@@ -118,8 +126,62 @@ func readInput(name string, stdin io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// errEmail is returned for input that looks like an RFC 5322 message.
-var errEmail = errors.New("input looks like an email (RFC 5322 headers): MM4/email input is not supported yet")
+// decodeMM4 reads an MM4 message (3GPP TS 23.140: mail with X-Mms-*
+// header fields) into the same JSON: message_type is the X-Mms-Message-Type
+// value, mms_version the X-Mms-3GPP-MMS-Version, the MIME parts are the
+// parts. It returns the parts as a pdu.Message for -parts.
+func decodeMM4(in []byte) (*pdu.Message, *decoded, error) {
+	mm, err := mm4.Parse(in)
+	if errors.Is(err, mm4.ErrNotMM4) {
+		return nil, nil, errors.New("not an MMS PDU, and not an MM4 message either: an email without an X-Mms-Message-Type header")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	top, parts, err := mm.Parts(mm4.Limits{})
+	if err != nil {
+		return nil, nil, err
+	}
+	d := &decoded{MessageType: mm.Type, TransactionID: mm.TransactionID, MMSVersion: mm.Version,
+		MessageID: mm.MessageID, To: mm.To, Cc: mm.Cc, Subject: mm.Subject}
+	if top.Type != "" && len(parts) > 0 && len(mm.Body) > 0 {
+		d.ContentType = top.Type
+		d.ContentTypeParams = params(top.Params)
+	}
+	if !mm.Date.IsZero() {
+		d.Date = mm.Date.UTC().Format(time.RFC3339)
+	}
+	if mm.From != "" {
+		d.From = &mm.From
+	}
+	skip := map[string]bool{"X-Mms-Message-Type": true, "X-Mms-Transaction-Id": true, "X-Mms-Message-Id": true,
+		"X-Mms-3gpp-Mms-Version": true}
+	fields := mm.Header.Fields()
+	var hdrs jsonObject
+	var list []jsonField
+	for fields.Next() {
+		k := fields.Key()
+		if !strings.HasPrefix(strings.ToLower(k), "x-mms-") || skip[textproto.CanonicalMIMEHeaderKey(k)] {
+			continue
+		}
+		list = append(list, jsonField{k, strings.TrimSpace(fields.Value())})
+	}
+	for _, f := range list {
+		hdrs.add(f.key, f.value)
+	}
+	if mm.Sender != "" {
+		hdrs.add("Sender", mm.Sender)
+	}
+	d.Headers = hdrs
+	if len(mm.Body) == 0 {
+		parts = nil
+	}
+	m := &pdu.Message{ContentType: pdu.ContentType{Type: "multipart/mixed"}, Parts: parts}
+	for i := range parts {
+		d.Parts = append(d.Parts, describePart(&parts[i]))
+	}
+	return m, d, nil
+}
 
 // decodeInput decodes in as an MMS PDU, unwrapping a WSP push first. The
 // Message aliases in.
@@ -134,9 +196,6 @@ func decodeInput(in []byte, d pdu.Decoder) (*pdu.Message, error) {
 			return nil, fmt.Errorf("not an MMS PDU: a WSP push of %q", ct.Type)
 		}
 		body, shift = b, len(in)-len(b)
-	} else if looksLikeEmail(in) {
-		// Hook for MM4: a later change decodes email-form MMS here.
-		return nil, errEmail
 	}
 	m, err := safeDecode(d, body)
 	if err == nil {

@@ -322,16 +322,61 @@ func TestDecodeNotPDU(t *testing.T) {
 }
 
 func TestDecodeEmail(t *testing.T) {
+	// Mail that is not MM4 is refused, saying why.
 	for _, in := range []string{
 		"From: alice@example.com\r\nTo: +15551234567@mms.example.net\r\nSubject: hi\r\n\r\nHello\r\n",
-		"\uFEFFX-Mms-Message-Type: MM4_forward.REQ\nMIME-Version: 1.0\n\nbody\n",
 		"From alice@example.com Tue Nov 25 09:20:00 2026\nSubject: mbox\n\nbody\n",
 	} {
 		code, out, errs := runCmd(t, []byte(in), "decode")
 		if code != 1 || out != "" {
 			t.Errorf("run(decode %q) = %d, stdout %q; want 1 and nothing", in[:12], code, out)
 		}
-		oneErrorLine(t, "email", errs, "MM4/email input is not supported yet")
+		oneErrorLine(t, "email", errs, "not an MM4 message")
+	}
+	// An MM4 message, whatever its header case or byte order mark.
+	code, out, errs := runCmd(t, []byte("\uFEFFX-MMS-Message-Type: MM4_forward.REQ\nX-Mms-Transaction-Id: \"t1\"\nMIME-Version: 1.0\n\nbody\n"), "decode")
+	if code != 0 || !strings.Contains(out, `"message_type": "MM4_forward.REQ"`) || !strings.Contains(out, `"transaction_id": "t1"`) ||
+		!strings.Contains(out, `"text": "body\n"`) {
+		t.Errorf("MM4 decode = %d %q %q", code, out, errs)
+	}
+}
+
+// TestDecodeMM4Corpus decodes the real MM4 messages of the corpus, whatever
+// their header case, byte order mark or trailing SMTP residue.
+func TestDecodeMM4Corpus(t *testing.T) {
+	files := testcorpus.Files(t, "mm4")
+	for _, f := range files {
+		code, out, errs := runCmd(t, nil, "decode", f)
+		if code != 0 {
+			t.Errorf("decode %s = %d: %s", filepath.Base(f), code, errs)
+			continue
+		}
+		var d struct {
+			MessageType   string            `json:"message_type"`
+			TransactionID string            `json:"transaction_id"`
+			Headers       map[string]any    `json:"headers"`
+			Parts         []json.RawMessage `json:"parts"`
+		}
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(d.MessageType, "MM4_") || d.TransactionID == "" || strings.Contains(d.TransactionID, `"`) {
+			t.Errorf("%s: %+v", filepath.Base(f), d)
+		}
+		if d.MessageType == "MM4_forward.REQ" && len(d.Parts) == 0 {
+			t.Errorf("%s: no parts", filepath.Base(f))
+		}
+		if d.MessageType == "MM4_forward.RES" && (len(d.Parts) != 0 || d.Headers["X-Mms-Request-Status-Code"] != "Ok") {
+			t.Errorf("%s: .RES = %s", filepath.Base(f), out)
+		}
+	}
+	// The values of one, read off the message by hand.
+	_, out, _ := runCmd(t, nil, "decode", filepath.Join(testcorpus.Dir(t, "mm4"), "DavidTzur1-MMS", "mm4.eml"))
+	for _, want := range []string{`"message_id": "k4tr70p31rzs96@w.mms.hotmobile.co.il"`, `"from": "+972500000029/TYPE=PLMN"`,
+		`"content_type": "multipart/related"`, `"name": "599482402.jpg"`, `"size": 862259`, `"X-Mms-Ack-Request": "Yes"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("mm4.eml JSON lacks %s", want)
+		}
 	}
 }
 

@@ -362,9 +362,15 @@ func pduFrom(m *pdu.Message) string {
 	return m.From.Address.String()
 }
 
+// statusOf is the DSN status of a permanent refusal: the peer's enhanced
+// code when its reply had a 5.x.x one ("... the peer answered 550 5.1.1
+// no such user"), else 5.0.0.
 func statusOf(res deliver.Result) string {
-	if res.Code >= 500 {
-		return "5.0.0"
+	if _, rest, ok := strings.Cut(res.Reason, "answered "); ok {
+		if f := strings.Fields(rest); len(f) >= 2 && strings.HasPrefix(f[1], "5.") && strings.Count(f[1], ".") == 2 &&
+			strings.Trim(f[1], "0123456789.") == "" && !strings.Contains(f[1], "..") && !strings.HasSuffix(f[1], ".") {
+			return f[1]
+		}
 	}
 	return "5.0.0"
 }

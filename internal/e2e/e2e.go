@@ -70,12 +70,19 @@ func Tool(tb testing.TB, name, pkg string) string {
 	if p := LookTool(name); p != "" {
 		return p
 	}
-	msg := fmt.Sprintf("%s not found (apt-get install %s); %s=1 makes this a failure", name, pkg, RequireToolsEnv)
+	Missing(tb, "%s not found (apt-get install %s)", name, pkg)
+	return ""
+}
+
+// Missing ends the test for want of a tool or feature: a skip, or a
+// failure when RequireTools.
+func Missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	msg := fmt.Sprintf(format, args...) + "; " + RequireToolsEnv + "=1 makes this a failure"
 	if RequireTools() {
 		tb.Fatal(msg)
 	}
 	tb.Skip(msg)
-	return ""
 }
 
 // FreeAddr returns "127.0.0.1:PORT" for a port that was free a moment ago:
@@ -121,6 +128,7 @@ type Relay struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the current process has exited
+	err  error         // its exit, once done is closed
 }
 
 // NewRelay writes a configuration in a new temporary folder. Start runs it.
@@ -174,7 +182,14 @@ func (r *Relay) Start(wait time.Duration) time.Duration {
 		r.tb.Fatalf("starting %s: %v", r.Bin, err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		r.mu.Lock()
+		r.err = err
+		r.mu.Unlock()
+		close(done)
+	}()
 	r.mu.Lock()
 	first := r.cmd == nil
 	r.cmd, r.done = cmd, done
@@ -222,7 +237,8 @@ func (r *Relay) waitGreeting(wait time.Duration, exited <-chan struct{}) error {
 }
 
 // Stop ends the process: SIGTERM (the relay finishes work in flight), and
-// SIGKILL to its process group after 20 s. Safe to call more than once.
+// SIGKILL to its process group after 20 s, which fails the test, as does
+// an exit status other than 0. Safe to call more than once.
 func (r *Relay) Stop() {
 	r.mu.Lock()
 	cmd, done := r.cmd, r.done
@@ -235,11 +251,18 @@ func (r *Relay) Stop() {
 		return
 	default:
 	}
+	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
+		r.mu.Lock()
+		err := r.err
+		r.mu.Unlock()
+		if err != nil {
+			r.tb.Errorf("relay exited with %v after SIGTERM (%v)\n%s", err, time.Since(start).Round(time.Millisecond), r.LogTail(20))
+		}
 	case <-time.After(20 * time.Second):
-		r.tb.Logf("relay did not stop within 20s of SIGTERM: SIGKILL")
+		r.tb.Errorf("relay did not stop within 20s of SIGTERM: SIGKILL\n%s", r.LogTail(20))
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}

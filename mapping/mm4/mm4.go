@@ -138,6 +138,9 @@ func Parse(raw []byte) (*Message, error) {
 	m.MMStatusCode = strings.TrimSpace(h.Get("X-Mms-MM-Status-Code"))
 	m.ReadStatus = strings.TrimSpace(h.Get("X-Mms-Read-Status"))
 	m.Body = trimResidue(body)
+	if len(bytes.TrimSpace(m.Body)) == 0 {
+		m.Body = nil
+	}
 	return m, nil
 }
 
@@ -201,6 +204,11 @@ func yes(s string) bool {
 // trimResidue removes what an SMTP transcript leaves after the message: a
 // line holding only ".", and the commands and replies after it.
 func trimResidue(body []byte) []byte {
+	for _, start := range []string{".\r\n", ".\n"} {
+		if bytes.HasPrefix(body, []byte(start)) && residueOnly(body[len(start):]) {
+			return nil
+		}
+	}
 	for _, end := range []string{"\n.\r\n", "\n.\n"} {
 		if i := bytes.LastIndex(body, []byte(end)); i >= 0 && residueOnly(body[i+len(end):]) {
 			return body[:i+1]
