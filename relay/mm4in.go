@@ -37,7 +37,11 @@ func (r *Relay) handleMM4(ctx context.Context, peer string, raw []byte) error {
 			log.Warn("MM4_forward.RES for an unknown transaction")
 			return nil
 		}
-		ok := strings.EqualFold(m.RequestStatusCode, "Ok") || m.RequestStatusCode == "" && aggregatorOK(m)
+		agg, aggKnown := aggregatorStatus(m.Header.Get("X-Internal-Status-Code"))
+		ok := strings.EqualFold(m.RequestStatusCode, "Ok") && (!aggKnown || agg != aggPermanent && agg != aggTemporary) ||
+			m.RequestStatusCode == "" && (!aggKnown || agg == aggOK)
+		temporary := aggKnown && agg == aggTemporary ||
+			!aggKnown && strings.Contains(strings.ToLower(m.RequestStatusCode), "network-problem")
 		for _, ref := range refs {
 			status := "forward.res: " + m.RequestStatusCode
 			if m.StatusText != "" {
@@ -45,6 +49,16 @@ func (r *Relay) handleMM4(ctx context.Context, peer string, raw []byte) error {
 			}
 			if err := r.st.RecordReport(ctx, ref, status); err != nil {
 				return r.storeErr(err)
+			}
+			if !ok && temporary {
+				// The aggregator will not take it now: send again later,
+				// with the same ids.
+				log.Info("peer answered with a temporary failure: sending again later", "queue_id", ref.ID, "status", status)
+				if err := r.st.Requeue(ctx, ref, r.opts.Now().Add(r.opts.RetryMin), "the mobile network answered "+status); err != nil {
+					log.Warn("requeue after a temporary .RES", "err", err)
+				}
+				r.metrics.Inc("mmsrelay_retries_total")
+				continue
 			}
 			if !ok {
 				msg, err := r.st.Get(ctx, ref.ID)
@@ -114,11 +128,34 @@ func (r *Relay) handleMM4(ctx context.Context, peer string, raw []byte) error {
 	return nil
 }
 
-// aggregatorOK reads an aggregator's numeric status when there is no
-// X-Mms-Request-Status-Code.
-func aggregatorOK(m *mm4.Message) bool {
-	c := m.Header.Get("X-Internal-Status-Code")
-	return c == "" || strings.HasPrefix(c, "2")
+// Aggregator status classes.
+const (
+	aggOK = iota
+	aggTemporary
+	aggPermanent
+)
+
+// aggregatorStatus classifies an aggregator's X-Internal-Status-Code
+// (Bandwidth's MM4 error codes: 1 service-not-allowed, 2 buffered, 1xx and
+// 211/220 "temporary-…", 201 retries exceeded). known is false for an
+// empty or unknown code.
+func aggregatorStatus(code string) (class int, known bool) {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return aggOK, false
+	}
+	switch code {
+	case "0", "2": // 2: buffered, the aggregator took it
+		return aggOK, true
+	case "1", "201":
+		return aggPermanent, true
+	case "211", "220":
+		return aggTemporary, true
+	}
+	if len(code) == 3 && code[0] == '1' {
+		return aggTemporary, true
+	}
+	return aggPermanent, false
 }
 
 // reportFor reports whether a delivery report's From (the number whose

@@ -446,3 +446,45 @@ func TestPeerDownThenUpAndBounce(t *testing.T) {
 		t.Errorf("%d bounces, want 1 (none to the null sender)", n)
 	}
 }
+
+func TestAggregatorStatus(t *testing.T) {
+	for code, want := range map[string]int{"2": aggOK, "1": aggPermanent, "201": aggPermanent, "114": aggTemporary,
+		"211": aggTemporary, "220": aggTemporary} {
+		if got, known := aggregatorStatus(code); got != want || !known {
+			t.Errorf("aggregatorStatus(%s) = %d, %v; want %d", code, got, known, want)
+		}
+	}
+	if _, known := aggregatorStatus("4720"); known {
+		t.Error("an unknown code counts as known")
+	}
+}
+
+// TestTemporaryRes: an aggregator's temporary failure in its .RES makes
+// the relay send the message again, same ids.
+func TestTemporaryRes(t *testing.T) {
+	peerSink := startSink(t)
+	prof, _ := adapt.LookupProfile("default")
+	r := startRelay(t, func(o *Options) {
+		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
+			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test",
+				OriginatorSystem: "system@mms.test", AckRequest: true}}}
+		o.Peers = []Peer{{Name: "peer", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
+	})
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
+		t.Fatal(err)
+	}
+	req, err := mm4.Parse(peerSink.wait(t, 1)[0].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := "From: system@mms.peer.test\r\nTo: system@mms.test\r\nX-Mms-Message-Type: MM4_forward.RES\r\n" +
+		"X-Mms-Transaction-ID: " + req.TransactionID + "\r\nX-Mms-Message-ID: " + req.MessageID + "\r\n" +
+		"X-Mms-Request-Status-Code: Ok\r\nX-Internal-Status-Code: 114\r\n\r\n"
+	if err := send(t, r.addr, "system@mms.peer.test", []string{"system@mms.test"}, res); err != nil {
+		t.Fatal(err)
+	}
+	again, err := mm4.Parse(peerSink.wait(t, 2)[1].data)
+	if err != nil || again.TransactionID != req.TransactionID {
+		t.Errorf("resent %v, %v", again, err)
+	}
+}
