@@ -488,3 +488,54 @@ func TestTemporaryRes(t *testing.T) {
 		t.Errorf("resent %v, %v", again, err)
 	}
 }
+
+// TestDedupAcrossTransactions: an MTA that splits the recipients of one
+// email over several SMTP transactions must not make a number get it twice.
+func TestDedupAcrossTransactions(t *testing.T) {
+	r := startRelay(t, nil)
+	body := "From: alice@example.com\r\nTo: +15551234567@mms.test, +15557654321@mms.test\r\nSubject: once\r\n" +
+		"Message-ID: <dup@example.com>\r\n\r\nOnly once, please.\r\n"
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test", "+15557654321@mms.test"}, body); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.metrics.Get("mmsrelay_duplicates_total") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second copy was not recognised")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	counts := map[string]int{}
+	for _, f := range waitFile(t, r.outbox, ".mms", 2) {
+		b, _ := os.ReadFile(f)
+		m, err := pdu.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range append(m.To, m.Cc...) {
+			counts[a.String()]++
+		}
+	}
+	if counts["+15551234567/TYPE=PLMN"] != 1 || counts["+15557654321/TYPE=PLMN"] != 1 {
+		t.Errorf("deliveries per number = %v, want 1 each", counts)
+	}
+}
+
+func TestIndividualMode(t *testing.T) {
+	r := startRelay(t, func(o *Options) { o.GroupMode = "individual" })
+	body := "From: alice@example.com\r\nTo: +15551234567@mms.test, +15557654321@mms.test\r\nSubject: each\r\n\r\nOne each.\r\n"
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test", "+15557654321@mms.test"}, body); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range waitFile(t, r.outbox, ".mms", 2) {
+		b, _ := os.ReadFile(f)
+		m, err := pdu.Decode(b)
+		if err != nil || len(m.To) != 1 {
+			t.Errorf("%s: To = %v (%v), want one number", filepath.Base(f), m.To, err)
+		}
+	}
+}
