@@ -30,7 +30,7 @@ import (
 // standard-library pipeline, FitImage, and Debian's vipsthumbnail. After the
 // timed loop each one is run once more in a child process to report its
 // peak resident memory (VmHWM, or /usr/bin/time's maximum RSS) as the
-// "peak-MiB" metric. See BENCHMARKS-adapt.md.
+// "peak-MiB" metric. See BENCHMARKS.md at the repository root.
 
 const (
 	childEnv = "ADAPT_BENCH_CHILD" // "stdlib" or "ours": run once, print VmHWM

@@ -44,7 +44,7 @@
 // one write of a group fails, the transaction is rolled back, that write
 // gets its error and the rest are committed without it (write functions may
 // therefore run more than once and must set their results afresh).
-// BENCHMARKS-store.md has the numbers.
+// BENCHMARKS.md (repository root) has the numbers.
 //
 // # Bodies: inline up to 64 KiB, spool files above
 //
