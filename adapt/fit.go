@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -60,6 +61,10 @@ type Dropped struct {
 type Result struct {
 	Items   []Item
 	Dropped []Dropped
+	// Notes are lines for the recipient about items that were sent
+	// changed in a way they should know of, in input order: a clip cut
+	// short to fit (see CutNote).
+	Notes []string // transcode
 }
 
 // Size returns the total bytes of the kept items.
@@ -78,16 +83,23 @@ const minImageShare = 8 * 1024
 // Fit shares budget bytes among items according to p.
 //
 // Text parts (text/plain) are truncated to p.MaxTextBytes and counted first.
-// Audio, video and other allowed types cannot be adapted: they pass through,
-// in order, while they leave at least a small share for each image, and are
-// dropped as too large otherwise. Images (any decodable format, including
+// Audio, video and other allowed types pass through unchanged, in order,
+// while they leave at least a small share for each image. Without
+// p.Transcoder, the ones that do not are dropped as too large, and audio
+// and video of types not allowed as unsupported. With p.Transcoder, those
+// audio and video items are transcoded instead, in input order, each to at
+// most an equal share of what is left among the remaining clips and the
+// images (so images stay first-class); a clip that cannot be transcoded to
+// fit is dropped as before, with the transcoder's error in Dropped.Err, and
+// one cut short is sent with a line in Result.Notes. Images (any decodable format, including
 // ones not allowed as such, like HEIC or WebP) share the rest in proportion
 // to their pixel counts once scaled to the profile, smallest first, each
 // image handing what it did not use to the next. Anything else (PDF, office
 // files, archives) is dropped as unsupported.
 //
-// Output items keep their names; their Data may alias the input's. Fit only
-// returns an error when ctx is done.
+// Output items keep their names, with the extension changed when the type
+// changed; their Data may alias the input's. Fit only returns an error when
+// ctx is done.
 func Fit(ctx context.Context, items []Item, budget int, p Profile) (Result, error) {
 	type slot struct {
 		item    Item
@@ -103,7 +115,7 @@ func Fit(ctx context.Context, items []Item, budget int, p Profile) (Result, erro
 			Size: len(it.Data), Reason: r, Err: err, Note: Note(it.Name, len(it.Data), r)}
 	}
 	remaining := budget
-	var images, passthrough []int
+	var images, passthrough, clips []int
 	for i, it := range items {
 		ct := normType(it.ContentType)
 		switch {
@@ -122,6 +134,8 @@ func Fit(ctx context.Context, items []Item, budget int, p Profile) (Result, erro
 			images = append(images, i)
 		case p.Allows(ct):
 			passthrough = append(passthrough, i)
+		case p.Transcoder != nil && isClip(ct): // transcode
+			clips = append(clips, i)
 		default:
 			drop(i, ReasonUnsupported, nil)
 		}
@@ -151,11 +165,46 @@ func Fit(ctx context.Context, items []Item, budget int, p Profile) (Result, erro
 	for _, i := range passthrough {
 		n := len(items[i].Data)
 		if n > remaining-minImageShare*len(good) {
+			if p.Transcoder != nil && isClip(normType(items[i].ContentType)) { // transcode
+				clips = append(clips, i)
+				continue
+			}
 			drop(i, ReasonTooLarge, nil)
 			continue
 		}
 		remaining -= n
 		slots[i] = slot{item: items[i], kept: true}
+	}
+	// transcode: audio and video to fit, in input order, each to an equal
+	// share of what is left among the clips still to do and the images.
+	slices.Sort(clips)
+	for k, i := range clips {
+		it := items[i]
+		ct := normType(it.ContentType)
+		share := min(remaining-minImageShare*len(good), remaining/(len(clips)-k+len(good)))
+		var clip *Clip
+		err := error(&TranscodeError{Kind: "media", Err: ErrDoesNotFit, Detail: "no room left"})
+		if share > 0 {
+			if strings.HasPrefix(ct, "audio/") {
+				clip, err = p.Transcoder.Audio(ctx, it.Data, share)
+			} else {
+				clip, err = p.Transcoder.Video(ctx, it.Data, share)
+			}
+		}
+		switch {
+		case err == nil:
+			remaining -= len(clip.Data)
+			slots[i] = slot{item: Item{renameExt(it.Name, clip.ContentType), clip.ContentType, clip.Data}, kept: true}
+			if clip.Cut {
+				res.Notes = append(res.Notes, CutNote(it.Name, clip.Duration))
+			}
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			return Result{}, err
+		case errors.Is(err, ErrDoesNotFit), errors.Is(err, ErrInputTooLarge), p.Allows(ct):
+			drop(i, ReasonTooLarge, err)
+		default:
+			drop(i, ReasonUnsupported, err)
+		}
 	}
 	// Images: smallest originals first, so that what they leave over flows
 	// to the larger ones.
@@ -210,7 +259,8 @@ func Fit(ctx context.Context, items []Item, budget int, p Profile) (Result, erro
 
 // renameExt gives name the extension of content type ct when it changed.
 func renameExt(name, ct string) string {
-	ext := map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif"}[ct]
+	ext := map[string]string{"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
+		TypeAMR: ".amr", TypeAudio3GPP: ".3gp", TypeVideo3GPP: ".3gp"}[ct]
 	if name == "" || ext == "" {
 		return name
 	}
@@ -231,6 +281,22 @@ func Note(name string, size int, r Reason) string {
 		name = "attachment"
 	}
 	return fmt.Sprintf("[%s (%s) was not sent (%s)]", name, HumanSize(size), r)
+}
+
+// isClip reports whether media type ct is audio or video, which a
+// Transcoder may convert.
+func isClip(ct string) bool { // transcode
+	return strings.HasPrefix(ct, "audio/") || strings.HasPrefix(ct, "video/") || ct == "application/ogg"
+}
+
+// CutNote is the line shown to the recipient for a clip of which only the
+// first d could be sent, e.g. "[talk.mp4 was cut to its first 0:30 to fit]".
+func CutNote(name string, d time.Duration) string { // transcode
+	if name == "" {
+		name = "clip"
+	}
+	s := int(d.Round(time.Second) / time.Second)
+	return fmt.Sprintf("[%s was cut to its first %d:%02d to fit]", name, s/60, s%60)
 }
 
 // HumanSize formats n bytes with 1 KB = 1024 bytes: "512 bytes", "37 KB",

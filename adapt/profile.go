@@ -35,6 +35,10 @@ type Profile struct {
 	MaxTextBytes int
 	// MaxPixels is the decompression-bomb limit; 0 means DefaultMaxPixels.
 	MaxPixels int64
+	// Transcoder, when not nil, converts audio and video that are not
+	// allowed as they are, or do not fit their share, to AMR/3GPP within
+	// the budget (see Fit). Nil: no transcoding. Profiles share it.
+	Transcoder *Transcoder // transcode: added with adapt/transcode.go
 }
 
 var commonTypes = []string{
