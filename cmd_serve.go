@@ -178,11 +178,7 @@ func serve(ctx context.Context, cfg *config.Config, logw io.Writer, ready func(s
 	for {
 		select {
 		case <-hup:
-			if err := certs.load(); err != nil {
-				log.Error("reload: TLS certificate", "err", err)
-			} else {
-				log.Info("reloaded the TLS certificate")
-			}
+			reload(cfg, st, log, certs, r)
 			continue
 		case <-ctx.Done():
 		}
@@ -197,6 +193,37 @@ func serve(ctx context.Context, cfg *config.Config, logw io.Writer, ready func(s
 	stopWork()
 	<-workDone
 	return nil
+}
+
+// reload applies a changed configuration on SIGHUP: the TLS certificate,
+// and routes, limits, domains, peers, users and conversion settings,
+// without dropping a session. Listeners and the data directory need a
+// restart. A configuration that does not load leaves everything as it was.
+func reload(cur *config.Config, st store.Store, log *slog.Logger, certs *certStore, r *relay.Relay) {
+	next, err := loadConfig(cur.Source)
+	if err != nil {
+		log.Error("reload: the configuration has errors; keeping the running one", "err", err)
+		return
+	}
+	if strings.Join(next.SMTP.Listen, ",") != strings.Join(cur.SMTP.Listen, ",") ||
+		strings.Join(next.SMTP.SubmissionListen, ",") != strings.Join(cur.SMTP.SubmissionListen, ",") ||
+		next.Server.DataDir != cur.Server.DataDir || next.Admin.Listen != cur.Admin.Listen {
+		log.Warn("reload: listeners, admin.listen and data_dir change only on restart")
+	}
+	certs.cert, certs.key = next.SMTP.TLSCert, next.SMTP.TLSKey
+	if err := certs.load(); err != nil {
+		log.Error("reload: TLS certificate; keeping the running configuration", "err", err)
+		return
+	}
+	opts, err := relayOptions(next, st, log, certs)
+	if err == nil {
+		err = r.Reload(opts)
+	}
+	if err != nil {
+		log.Error("reload: keeping the running configuration", "err", err)
+		return
+	}
+	log.Info("reloaded the configuration", "source", next.Source, "routes", len(next.Routes))
 }
 
 // certStore holds the current TLS certificate and reloads it on SIGHUP.

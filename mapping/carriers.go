@@ -76,6 +76,9 @@ type CarrierRule struct {
 	Domains   []string      `json:"domains"`
 	DropParts []PartMatcher `json:"drop_parts,omitempty"`
 	StripText []string      `json:"strip_text,omitempty"`
+	// DropHTMLText drops the text of HTML parts: the carrier's HTML is
+	// only a wrapper, the person's words come in text/plain parts.
+	DropHTMLText bool `json:"drop_html_text,omitempty"`
 }
 
 type rulesFile struct {
@@ -131,6 +134,7 @@ func LoadCarrierRules(extra []byte) (*CarrierRules, error) {
 					b.Domains = append(b.Domains, c.Domains...)
 					b.DropParts = append(b.DropParts, c.DropParts...)
 					b.StripText = append(b.StripText, c.StripText...)
+					b.DropHTMLText = b.DropHTMLText || c.DropHTMLText
 					continue next
 				}
 			}

@@ -179,7 +179,7 @@ func (w *mm3Walker) entity(h message.Header, body []byte, depth int) []pdu.Part 
 			}
 			subs = append(subs, w.entity(sh, sb, depth+1))
 		}
-		if ct == "multipart/alternative" {
+		if ct == "multipart/alternative" && !w.rule.DropHTMLText {
 			return w.alternative(subs)
 		}
 		if ct == "multipart/signed" && len(subs) > 1 {
@@ -272,6 +272,8 @@ func (w *mm3Walker) leaf(h message.Header, ct string, params map[string]string, 
 			w.pduSubject = m.Subject.String()
 		}
 		return MMSFromPDU(m).Parts
+	case ct == "text/html" && w.rule.DropHTMLText:
+		return nil
 	case (ct == "text/plain" || ct == "text/html") && disp != "attachment":
 		s := p.decodeText(data, params["charset"], ct == "text/html")
 		part.ContentType.Params = []pdu.Param{{Name: "charset", Value: "utf-8"}}
@@ -314,6 +316,9 @@ func (m *MMS) Normalize(rules *CarrierRules) {
 			continue
 		case ct == "text/plain" || ct == "text/html":
 			s := partText(&p)
+			if ct == "text/html" && rule.DropHTMLText {
+				continue
+			}
 			if ct == "text/html" {
 				s = HTMLToText(s)
 			}

@@ -59,7 +59,7 @@ func (r *Relay) notify(ctx context.Context, m *store.Message, ref store.RcptRef,
 		raw = nil // a bounce without the original is better than none
 	}
 	msg, err := dsn.Build(dsn.Report{
-		ReportingHost:      r.opts.Hostname,
+		ReportingHost:      r.o().Hostname,
 		OriginalSender:     env.From,
 		OriginalEnvelopeID: env.EnvID,
 		Arrival:            env.ReceivedAt,
@@ -75,7 +75,7 @@ func (r *Relay) notify(ctx context.Context, m *store.Message, ref store.RcptRef,
 		return err
 	}
 	_, err = r.st.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: env.From}},
-		ReceivedAt: r.opts.Now().UTC(), Kind: store.KindEmail}, msg)
+		ReceivedAt: r.o().Now().UTC(), Kind: store.KindEmail}, msg)
 	if err == nil {
 		r.metrics.Inc("mmsrelay_bounces_total", "action", action)
 		r.Kick()

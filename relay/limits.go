@@ -23,6 +23,12 @@ type window struct {
 	hour, day           int
 }
 
+func (l *limits) setMaxConns(n int) {
+	l.mu.Lock()
+	l.maxConns = n
+	l.mu.Unlock()
+}
+
 func newLimits(maxConns int) *limits {
 	return &limits{maxConns: maxConns, conns: map[netip.Addr]int{}, senders: map[string]*window{}}
 }

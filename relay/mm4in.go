@@ -54,7 +54,7 @@ func (r *Relay) handleMM4(ctx context.Context, peer string, raw []byte) error {
 				// The aggregator will not take it now: send again later,
 				// with the same ids.
 				log.Info("peer answered with a temporary failure: sending again later", "queue_id", ref.ID, "status", status)
-				if err := r.st.Requeue(ctx, ref, r.opts.Now().Add(r.opts.RetryMin), "the mobile network answered "+status); err != nil {
+				if err := r.st.Requeue(ctx, ref, r.o().Now().Add(r.o().RetryMin), "the mobile network answered "+status); err != nil {
 					log.Warn("requeue after a temporary .RES", "err", err)
 				}
 				r.metrics.Inc("mmsrelay_retries_total")
@@ -181,11 +181,11 @@ func (r *Relay) answerMM4(ctx context.Context, req *mm4.Message, typ, code strin
 	}
 	var buf bytes.Buffer
 	if err := mm4.WriteResponse(&buf, &mm4.Response{Type: typ, TransactionID: req.TransactionID, MessageID: req.MessageID,
-		StatusCode: code, From: r.opts.OriginatorSystem, To: to, Date: r.opts.Now()}); err != nil {
+		StatusCode: code, From: r.o().OriginatorSystem, To: to, Date: r.o().Now()}); err != nil {
 		return err
 	}
-	_, err := r.st.Accept(ctx, store.Envelope{From: r.opts.OriginatorSystem, Recipients: []store.Recipient{{Addr: to}},
-		ReceivedAt: r.opts.Now().UTC(), Kind: store.KindEmail}, buf.Bytes())
+	_, err := r.st.Accept(ctx, store.Envelope{From: r.o().OriginatorSystem, Recipients: []store.Recipient{{Addr: to}},
+		ReceivedAt: r.o().Now().UTC(), Kind: store.KindEmail}, buf.Bytes())
 	if err == nil {
 		r.Kick()
 	}

@@ -22,7 +22,7 @@ import (
 // opens: a message is never lost, at worst sent again with the same ids.
 func (r *Relay) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for i := 0; i < r.opts.Workers; i++ {
+	for i := 0; i < r.o().Workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -51,7 +51,7 @@ const maxResRetries = 3
 // within ResponseTimeout, with the same identifiers, and after
 // maxResRetries tells the sender.
 func (r *Relay) watchResponses(ctx context.Context) {
-	tick := min(r.opts.ResponseTimeout/4, time.Minute)
+	tick := min(r.o().ResponseTimeout/4, time.Minute)
 	t := time.NewTicker(max(tick, 50*time.Millisecond))
 	defer t.Stop()
 	for {
@@ -64,10 +64,10 @@ func (r *Relay) watchResponses(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		now := r.opts.Now()
+		now := r.o().Now()
 		for _, m := range msgs {
 			for i, rc := range m.Rcpts {
-				if rc.Status != store.Delivered || rc.Report != awaitingRes || now.Sub(rc.Updated) < r.opts.ResponseTimeout {
+				if rc.Status != store.Delivered || rc.Report != awaitingRes || now.Sub(rc.Updated) < r.o().ResponseTimeout {
 					continue
 				}
 				ref := store.RcptRef{ID: m.ID, Index: i}
@@ -79,7 +79,7 @@ func (r *Relay) watchResponses(ctx context.Context) {
 				}
 				r.log.Info("no MM4_forward.RES in time: sending again", "queue_id", m.ID, "rcpt", rc.Addr, "tid", rc.TransactionID)
 				r.metrics.Inc("mmsrelay_res_timeouts_total")
-				if err := r.st.Requeue(ctx, ref, now, "no MM4_forward.RES within "+r.opts.ResponseTimeout.String()); err == nil {
+				if err := r.st.Requeue(ctx, ref, now, "no MM4_forward.RES within "+r.o().ResponseTimeout.String()); err == nil {
 					r.Kick()
 				}
 			}
@@ -89,7 +89,7 @@ func (r *Relay) watchResponses(ctx context.Context) {
 
 func (r *Relay) worker(ctx context.Context) {
 	for ctx.Err() == nil {
-		jobs, err := r.st.Claim(ctx, r.opts.Now(), 1)
+		jobs, err := r.st.Claim(ctx, r.o().Now(), 1)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Error("claiming work", "err", err)
@@ -112,7 +112,7 @@ func (r *Relay) worker(ctx context.Context) {
 func (r *Relay) idle(ctx context.Context) {
 	d := time.Second
 	if t, ok, err := r.st.NextDue(ctx); err == nil && ok {
-		if w := t.Sub(r.opts.Now()); w < d {
+		if w := t.Sub(r.o().Now()); w < d {
 			d = max(w, 5*time.Millisecond)
 		}
 	}
@@ -140,7 +140,7 @@ func (r *Relay) safeProcess(ctx context.Context, j store.Job) {
 		if p := recover(); p != nil {
 			r.log.Error("panic processing a message", "queue_id", j.Message.ID, "panic", p, "stack", string(debug.Stack()))
 			for _, ref := range j.Refs() {
-				r.st.MarkDeferred(context.Background(), ref, r.opts.Now().Add(r.opts.RetryMax), "internal error")
+				r.st.MarkDeferred(context.Background(), ref, r.o().Now().Add(r.o().RetryMax), "internal error")
 			}
 		}
 	}()
@@ -184,7 +184,7 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 		}
 		return
 	}
-	email, err := mapping.ParseEmailBytes(raw, mapping.EmailOptions{KeepHistory: r.opts.KeepHistory})
+	email, err := mapping.ParseEmailBytes(raw, mapping.EmailOptions{KeepHistory: r.o().KeepHistory})
 	if err != nil {
 		for _, ref := range j.Refs() {
 			r.fail(ctx, m, ref, "the email could not be read: "+err.Error(), "5.6.0")
@@ -194,14 +194,14 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 	visible := map[string]bool{}
 	for _, list := range [][]string{email.To, email.Cc} {
 		for _, a := range list {
-			if rc, err := mapping.ParseRecipient(a, r.opts.Recipients); err == nil {
+			if rc, err := mapping.ParseRecipient(a, r.o().Recipients); err == nil {
 				visible[rc.E164] = true
 			}
 		}
 	}
 	ccs := map[string]bool{}
 	for _, a := range email.Cc {
-		if rc, err := mapping.ParseRecipient(a, r.opts.Recipients); err == nil {
+		if rc, err := mapping.ParseRecipient(a, r.o().Recipients); err == nil {
 			ccs[rc.E164] = true
 		}
 	}
@@ -210,7 +210,7 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 	for _, idx := range j.Rcpts {
 		ref := store.RcptRef{ID: m.ID, Index: idx}
 		rs := m.Rcpts[idx]
-		rc, err := mapping.ParseRecipient(rs.Addr, r.opts.Recipients)
+		rc, err := mapping.ParseRecipient(rs.Addr, r.o().Recipients)
 		if err != nil {
 			r.fail(ctx, m, ref, "not an MMS number: "+err.Error(), "5.1.3")
 			continue
@@ -223,7 +223,7 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 		// One email arriving in several SMTP transactions goes once to
 		// each number.
 		if rs.Attempts == 1 && email.MessageID != "" {
-			first, err := r.st.ClaimOnce(ctx, "dedup|"+strings.ToLower(m.Envelope.From)+"|"+email.MessageID+"|"+rc.E164, r.opts.Lifetime+24*time.Hour)
+			first, err := r.st.ClaimOnce(ctx, "dedup|"+strings.ToLower(m.Envelope.From)+"|"+email.MessageID+"|"+rc.E164, r.o().Lifetime+24*time.Hour)
 			if err == nil && !first {
 				log.Info("duplicate of a message already queued for this number", "rcpt", rc.E164)
 				r.st.MarkDelivered(ctx, ref, "duplicate")
@@ -244,7 +244,7 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 			budget = int(rs.Attempt.Size) * 7 / 10
 		}
 		k := route.Name + "|" + rs.Attempt.TransactionID + "|" + fmt.Sprint(budget)
-		if bcc || r.opts.GroupMode == "individual" {
+		if bcc || r.o().GroupMode == "individual" {
 			k += "|" + rc.E164
 		}
 		g := byKey[k]
@@ -269,7 +269,7 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 		g.tid = mapping.NewID()
 	}
 	if g.mid == "" {
-		g.mid = g.tid + "@" + r.opts.Hostname
+		g.mid = g.tid + "@" + r.o().Hostname
 	}
 	iface := mapping.InterfacePDU
 	switch g.route.Deliverer.Interface() {
@@ -281,8 +281,8 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 	start := time.Now()
 	conv, err := mapping.ToMMS(ctx, email, g.rcpts, mapping.ConvertOptions{
 		Profile: g.route.Profile, Budget: g.budget, Interface: iface, TransactionID: g.tid, MessageID: g.mid,
-		SubjectMaxChars: r.opts.SubjectMaxChars, Expiry: r.opts.Expiry, DeliveryReport: r.opts.DeliveryReport,
-		MessageClass: r.opts.MessageClass, Now: r.opts.Now(),
+		SubjectMaxChars: r.o().SubjectMaxChars, Expiry: r.o().Expiry, DeliveryReport: r.o().DeliveryReport,
+		MessageClass: r.o().MessageClass, Now: r.o().Now(),
 	})
 	r.metrics.Observe("mmsrelay_conversion_seconds", time.Since(start).Seconds())
 	if err != nil {
@@ -342,7 +342,7 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 				r.fail(ctx, m, ref, "the mobile network refused even a small version of the message: "+res.Reason, "5.3.4")
 				continue
 			}
-			if err := r.st.MarkDeferred(ctx, ref, r.opts.Now(), tooLargePrefix+res.Reason); err != nil {
+			if err := r.st.MarkDeferred(ctx, ref, r.o().Now(), tooLargePrefix+res.Reason); err != nil {
 				log.Error("deferring", "err", err)
 			}
 			r.Kick()
@@ -378,16 +378,16 @@ func statusOf(res deliver.Result) string {
 // defer_ schedules another attempt with exponential backoff and jitter, or
 // fails the recipient once the message has outlived its lifetime.
 func (r *Relay) defer_(ctx context.Context, m *store.Message, ref store.RcptRef, reason string, route any) {
-	now := r.opts.Now()
+	now := r.o().Now()
 	attempts := m.Rcpts[ref.Index].Attempts
-	d := r.opts.RetryMin << min(max(attempts-1, 0), 20)
-	if d > r.opts.RetryMax || d <= 0 {
-		d = r.opts.RetryMax
+	d := r.o().RetryMin << min(max(attempts-1, 0), 20)
+	if d > r.o().RetryMax || d <= 0 {
+		d = r.o().RetryMax
 	}
 	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 	next := now.Add(d)
-	if next.After(m.Created.Add(r.opts.Lifetime)) {
-		r.fail(ctx, m, ref, fmt.Sprintf("the message could not be delivered within %s; last problem: %s", r.opts.Lifetime, reason), "4.4.7")
+	if next.After(m.Created.Add(r.o().Lifetime)) {
+		r.fail(ctx, m, ref, fmt.Sprintf("the message could not be delivered within %s; last problem: %s", r.o().Lifetime, reason), "4.4.7")
 		return
 	}
 	r.metrics.Inc("mmsrelay_retries_total")
@@ -414,14 +414,14 @@ func (r *Relay) body(ctx context.Context, id string) ([]byte, error) {
 		return nil, err
 	}
 	defer b.Close()
-	return io.ReadAll(io.LimitReader(b, r.opts.MaxMessageBytes+1<<20))
+	return io.ReadAll(io.LimitReader(b, r.o().MaxMessageBytes+1<<20))
 }
 
 // processEmail sends the relay's own email (bounces, reports) and mail for
 // postmaster@ and abuse@.
 func (r *Relay) processEmail(ctx context.Context, j store.Job) {
 	m := j.Message
-	if r.opts.Mailer == nil {
+	if r.o().Mailer == nil {
 		for _, ref := range j.Refs() {
 			r.defer_(ctx, m, ref, "no way to send email is configured", "email")
 		}
@@ -438,18 +438,18 @@ func (r *Relay) processEmail(ctx context.Context, j store.Job) {
 	for _, idx := range j.Rcpts {
 		a := m.Rcpts[idx].Addr
 		if m.Envelope.Kind == KindPostmaster {
-			a = r.opts.Postmaster
+			a = r.o().Postmaster
 		}
 		rcpts = append(rcpts, a)
 	}
-	if m.Envelope.Kind == KindPostmaster && r.opts.Postmaster == "" {
+	if m.Envelope.Kind == KindPostmaster && r.o().Postmaster == "" {
 		for _, ref := range j.Refs() {
 			r.st.MarkFailed(ctx, ref, "no postmaster mailbox configured")
 		}
 		r.log.Warn("mail for postmaster or abuse, but no postmaster mailbox is configured", "queue_id", m.ID)
 		return
 	}
-	results := r.opts.Mailer.Send(ctx, m.Envelope.From, rcpts, raw)
+	results := r.o().Mailer.Send(ctx, m.Envelope.From, rcpts, raw)
 	for i, ref := range j.Refs() {
 		res := deliver.Result{Status: deliver.Temporary, Reason: "no result"}
 		if i < len(results) {

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -105,7 +106,7 @@ type Options struct {
 
 // Relay is the running relay.
 type Relay struct {
-	opts    Options
+	cur     atomic.Pointer[Options]
 	log     *slog.Logger
 	st      store.Store
 	kick    chan struct{}
@@ -170,9 +171,30 @@ func New(opts Options) (*Relay, error) {
 	if opts.OriginatorSystem == "" && len(opts.Recipients.Domains) > 0 {
 		opts.OriginatorSystem = "system@" + opts.Recipients.Domains[0]
 	}
-	r := &Relay{opts: opts, log: opts.Logger, st: opts.Store, kick: make(chan struct{}, 1),
+	r := &Relay{log: opts.Logger, st: opts.Store, kick: make(chan struct{}, 1),
 		limits: newLimits(opts.MaxConnsPerIP), metrics: newMetrics()}
+	r.cur.Store(&opts)
 	return r, nil
+}
+
+// o returns the options in force. Reload replaces them as a whole; each
+// SMTP command and each queued message reads them once.
+func (r *Relay) o() *Options { return r.cur.Load() }
+
+// Reload puts new options in force without dropping a session: routes,
+// limits, domains, peers, users and conversion settings apply to the next
+// command and the next message. The store and the logger stay.
+func (r *Relay) Reload(opts Options) error {
+	old := r.o()
+	opts.Store, opts.Logger = old.Store, old.Logger
+	n, err := New(opts)
+	if err != nil {
+		return err
+	}
+	r.limits.setMaxConns(n.o().MaxConnsPerIP)
+	r.cur.Store(n.o())
+	r.Kick()
+	return nil
 }
 
 // Metrics returns the relay's counters.
@@ -185,19 +207,19 @@ func (r *Relay) Store() store.Store { return r.st }
 // demands STARTTLS and AUTH before MAIL.
 func (r *Relay) Serve(l net.Listener, submission bool) error {
 	s := smtp.NewServer(&backend{r: r, submission: submission})
-	s.Domain = r.opts.Hostname
-	s.MaxMessageBytes = r.opts.MaxMessageBytes
-	s.MaxRecipients = r.opts.MaxRecipients
-	s.ReadTimeout = r.opts.ReadTimeout
+	s.Domain = r.o().Hostname
+	s.MaxMessageBytes = r.o().MaxMessageBytes
+	s.MaxRecipients = r.o().MaxRecipients
+	s.ReadTimeout = r.o().ReadTimeout
 	s.WriteTimeout = time.Minute
 	s.EnableSMTPUTF8 = true
 	s.MaxLineLength = 64 * 1024 // RFC 5322 says 998; real senders send longer
 	s.EnableDSN = true
 	s.ErrorLog = slogLogger{r.log}
-	if r.opts.TLSConfig != nil {
-		if cfg := r.opts.TLSConfig(); cfg != nil {
+	if r.o().TLSConfig != nil {
+		if cfg := r.o().TLSConfig(); cfg != nil {
 			s.TLSConfig = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				return r.opts.TLSConfig(), nil
+				return r.o().TLSConfig(), nil
 			}}
 		}
 	}
@@ -243,8 +265,8 @@ func (r *Relay) Kick() {
 // routeFor returns the route with the longest prefix of number.
 func (r *Relay) routeFor(number string) (*Route, bool) {
 	var best *Route
-	for i := range r.opts.Routes {
-		rt := &r.opts.Routes[i]
+	for i := range r.o().Routes {
+		rt := &r.o().Routes[i]
 		if strings.HasPrefix(number, rt.Prefix) && (best == nil || len(rt.Prefix) > len(best.Prefix)) {
 			best = rt
 		}

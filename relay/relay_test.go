@@ -539,3 +539,26 @@ func TestIndividualMode(t *testing.T) {
 		}
 	}
 }
+
+// TestReload: new options take effect for the next session's commands,
+// without a restart.
+func TestReload(t *testing.T) {
+	r := startRelay(t, nil)
+	opts := *r.o()
+	opts.Recipients.Domains = []string{"mms2.test"}
+	if err := r.Reload(opts); err != nil {
+		t.Fatal(err)
+	}
+	err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 550 {
+		t.Errorf("old domain after reload: %v, want 550", err)
+	}
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms2.test"}, simpleMail); err != nil {
+		t.Errorf("new domain after reload: %v", err)
+	}
+	opts.Routes = nil
+	if err := r.Reload(opts); err == nil {
+		t.Error("Reload accepted options without routes")
+	}
+}

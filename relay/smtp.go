@@ -46,7 +46,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
 		s.remote = ap.Addr().Unmap()
 	}
-	s.trusted = b.r.opts.Trusted(s.remote)
+	s.trusted = b.r.o().Trusted(s.remote)
 	if st, ok := c.TLSConnectionState(); ok {
 		s.tls = true
 		for _, cert := range st.PeerCertificates {
@@ -83,7 +83,7 @@ type session struct {
 }
 
 func (s *session) AuthMechanisms() []string {
-	if !s.submission || len(s.r.opts.Users) == 0 {
+	if !s.submission || len(s.r.o().Users) == 0 {
 		return nil
 	}
 	return []string{sasl.Plain, sasl.Login}
@@ -91,7 +91,7 @@ func (s *session) AuthMechanisms() []string {
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	check := func(user, pass string) error {
-		hash, ok := s.r.opts.Users[user]
+		hash, ok := s.r.o().Users[user]
 		if !ok {
 			// Spend the same time as for a known user.
 			bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z4zNg6c7z6N3ZP1uxU6mVPYy"), []byte(pass))
@@ -159,8 +159,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil {
 		s.mailOpts = *opts
 	}
-	if opts != nil && opts.Size > s.r.opts.MaxMessageBytes {
-		return s.reject("size", smtpErr(552, 5, 3, 4, fmt.Sprintf("Message too big: the limit is %d bytes", s.r.opts.MaxMessageBytes)))
+	if opts != nil && opts.Size > s.r.o().MaxMessageBytes {
+		return s.reject("size", smtpErr(552, 5, 3, 4, fmt.Sprintf("Message too big: the limit is %d bytes", s.r.o().MaxMessageBytes)))
 	}
 	if err := s.r.st.CheckSpace(context.Background(), s.mailOpts.Size); err != nil {
 		if errors.Is(err, store.ErrDiskFull) {
@@ -170,7 +170,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.r.log.Error("checking free space", "err", err)
 		return s.reject("store", errStore)
 	}
-	if !s.trusted && s.authUser == "" && from != "" && len(s.r.opts.AllowedSenders) > 0 && !senderMatches(from, s.r.opts.AllowedSenders) {
+	if !s.trusted && s.authUser == "" && from != "" && len(s.r.o().AllowedSenders) > 0 && !senderMatches(from, s.r.o().AllowedSenders) {
 		return s.reject("sender", smtpErr(550, 5, 7, 1, "Sender "+from+" may not send MMS through this relay"))
 	}
 	s.from, s.hasFrom = from, true
@@ -194,7 +194,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !s.hasFrom {
 		return errNoMail
 	}
-	if len(s.rcpts) >= s.r.opts.MaxRecipients {
+	if len(s.rcpts) >= s.r.o().MaxRecipients {
 		return s.reject("recipients", errTooManyRcpts)
 	}
 	rcpt := store.Recipient{Addr: to}
@@ -212,7 +212,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	_ = local
 	switch {
-	case strings.EqualFold(to, s.r.opts.OriginatorSystem):
+	case strings.EqualFold(to, s.r.o().OriginatorSystem):
 		if !s.isPeer() {
 			return s.reject("not_peer", errNotPeer)
 		}
@@ -226,7 +226,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if s.mm4 {
 			return smtpErr(452, 4, 5, 3, "Send MM4 answers in a transaction of their own")
 		}
-		rc, err := mapping.ParseRecipient(to, s.r.opts.Recipients)
+		rc, err := mapping.ParseRecipient(to, s.r.o().Recipients)
 		if err != nil {
 			if errors.Is(err, mapping.ErrNotMMSDomain) {
 				return s.reject("relay", errRelayDenied)
@@ -255,13 +255,13 @@ func (s *session) checkRate() error {
 	if s.authUser != "" {
 		from = "auth:" + s.authUser
 	}
-	perHour, perDay := s.r.opts.SenderPerHour, 0
-	for _, q := range s.r.opts.Quotas {
+	perHour, perDay := s.r.o().SenderPerHour, 0
+	for _, q := range s.r.o().Quotas {
 		if senderMatches(s.from, []string{q.Sender}) {
 			perHour, perDay = q.PerHour, q.PerDay
 		}
 	}
-	if !s.r.limits.allowSender(from, perHour, perDay, s.r.opts.Now()) {
+	if !s.r.limits.allowSender(from, perHour, perDay, s.r.o().Now()) {
 		return s.reject("rate", smtpErr(450, 4, 7, 1, "Sending rate exceeded for "+s.from+", try again later"))
 	}
 	return nil
@@ -274,15 +274,15 @@ func (s *session) isSpecial(local, domain string) bool {
 	if l != "postmaster" && l != "abuse" {
 		return false
 	}
-	if strings.EqualFold(domain, s.r.opts.Hostname) {
+	if strings.EqualFold(domain, s.r.o().Hostname) {
 		return true
 	}
-	for _, d := range s.r.opts.Recipients.Domains {
+	for _, d := range s.r.o().Recipients.Domains {
 		if strings.EqualFold(d, domain) {
 			return true
 		}
 	}
-	if i := strings.IndexByte(s.r.opts.OriginatorSystem, '@'); i >= 0 && strings.EqualFold(s.r.opts.OriginatorSystem[i+1:], domain) {
+	if i := strings.IndexByte(s.r.o().OriginatorSystem, '@'); i >= 0 && strings.EqualFold(s.r.o().OriginatorSystem[i+1:], domain) {
 		return true
 	}
 	return false
@@ -295,7 +295,7 @@ func (s *session) isPeer() bool {
 }
 
 func (s *session) peer() (string, bool) {
-	for _, p := range s.r.opts.Peers {
+	for _, p := range s.r.o().Peers {
 		for _, n := range p.Networks {
 			if n.Contains(s.remote) {
 				return p.Name, true
@@ -347,7 +347,7 @@ func (s *session) Data(r io.Reader) error {
 		kind = KindPostmaster
 	}
 	env := store.Envelope{From: s.from, Recipients: s.rcpts, Ret: string(s.mailOpts.Return),
-		EnvID: s.mailOpts.EnvelopeID, ReceivedAt: s.r.opts.Now().UTC(), RemoteIP: s.remote.String(),
+		EnvID: s.mailOpts.EnvelopeID, ReceivedAt: s.r.o().Now().UTC(), RemoteIP: s.remote.String(),
 		HELO: s.helo, AuthUser: s.authUser, Kind: kind}
 	id, err := s.r.st.Accept(ctx, env, buf.Bytes())
 	if err != nil {
@@ -380,7 +380,7 @@ func (s *session) received() string {
 		with += "A"
 	}
 	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (mmsrelay) with %s;\r\n\t%s\r\n",
-		sanitizeHelo(s.helo), s.remote, s.r.opts.Hostname, with, s.r.opts.Now().Format(time.RFC1123Z))
+		sanitizeHelo(s.helo), s.remote, s.r.o().Hostname, with, s.r.o().Now().Format(time.RFC1123Z))
 }
 
 func sanitizeHelo(h string) string {
