@@ -10,9 +10,11 @@ package relay
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"strings"
@@ -174,7 +176,29 @@ func New(opts Options) (*Relay, error) {
 	r := &Relay{log: opts.Logger, st: opts.Store, kick: make(chan struct{}, 1),
 		limits: newLimits(opts.MaxConnsPerIP), metrics: newMetrics()}
 	r.cur.Store(&opts)
+	r.metrics.Gauge("mmsrelay_queue_depth", r.queueDepth)
 	return r, nil
+}
+
+// queueDepth counts the recipients waiting for delivery, for /metrics.
+func (r *Relay) queueDepth() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n := 0
+	for _, st := range []store.Status{store.Queued, store.Deferred, store.Delivering} {
+		msgs, err := r.st.List(ctx, store.ListOptions{Status: st, Limit: 100000})
+		if err != nil {
+			return math.NaN()
+		}
+		for _, m := range msgs {
+			for _, rc := range m.Rcpts {
+				if rc.Status == st {
+					n++
+				}
+			}
+		}
+	}
+	return float64(n)
 }
 
 // o returns the options in force. Reload replaces them as a whole; each
@@ -218,8 +242,17 @@ func (r *Relay) Serve(l net.Listener, submission bool) error {
 	s.ErrorLog = slogLogger{r.log}
 	if r.o().TLSConfig != nil {
 		if cfg := r.o().TLSConfig(); cfg != nil {
+			// A client certificate, when one is offered, must verify
+			// against the system's roots: only then does its name count
+			// to recognise an MMSC peer (mm4_peer.tls_names).
+			roots, _ := x509.SystemCertPool()
 			s.TLSConfig = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				return r.o().TLSConfig(), nil
+				c := r.o().TLSConfig().Clone()
+				c.ClientAuth = tls.VerifyClientCertIfGiven
+				if c.ClientCAs == nil {
+					c.ClientCAs = roots
+				}
+				return c, nil
 			}}
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -560,5 +562,46 @@ func TestReload(t *testing.T) {
 	opts.Routes = nil
 	if err := r.Reload(opts); err == nil {
 		t.Error("Reload accepted options without routes")
+	}
+}
+
+func TestAdminAPI(t *testing.T) {
+	r := startRelay(t, nil)
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, r.outbox, ".mms", 1)
+	srv := httptest.NewServer(r.AdminHandler("s3cret"))
+	defer srv.Close()
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/metrics", ""); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d, want 401", code)
+	}
+	code, body := get("/metrics", "s3cret")
+	for _, want := range []string{"mmsrelay_accepted_total{kind=\"mms\"} 1", "mmsrelay_queue_depth", "mmsrelay_conversion_seconds_bucket"} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+	if code, body = get("/api/queue", "s3cret"); code != 200 || !strings.Contains(body, "alice@example.com") {
+		t.Errorf("/api/queue = %d %s", code, body)
+	}
+	if code, _ = get("/api/queue/nonexistent", "s3cret"); code != 404 {
+		t.Errorf("unknown id: %d", code)
+	}
+	if code, _ = get("/healthz", "s3cret"); code != 200 {
+		t.Errorf("/healthz = %d", code)
 	}
 }
