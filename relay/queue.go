@@ -180,7 +180,7 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 	if err != nil {
 		log.Error("reading a stored body", "err", err)
 		for _, ref := range j.Refs() {
-			r.defer_(ctx, m, ref, "cannot read the stored message: "+err.Error(), 0)
+			r.defer_(ctx, m, ref, "cannot read the stored message: "+err.Error())
 		}
 		return
 	}
@@ -303,7 +303,7 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 			MessageID: g.mid, Size: int64(conv.Size)}); err != nil {
 			log.Error("recording an attempt", "err", err)
 			for _, ref := range g.refs {
-				r.defer_(ctx, m, ref, "local store problem", 0)
+				r.defer_(ctx, m, ref, "local store problem")
 			}
 			return
 		}
@@ -350,7 +350,7 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 			r.metrics.Inc("mmsrelay_failed_total", "route", g.route.Name)
 			r.fail(ctx, m, ref, "the mobile network refused the message: "+res.Reason, statusOf(res))
 		default:
-			r.defer_(ctx, m, ref, res.Reason, g.route.Deliverer.Interface())
+			r.defer_(ctx, m, ref, res.Reason)
 		}
 	}
 }
@@ -377,7 +377,7 @@ func statusOf(res deliver.Result) string {
 
 // defer_ schedules another attempt with exponential backoff and jitter, or
 // fails the recipient once the message has outlived its lifetime.
-func (r *Relay) defer_(ctx context.Context, m *store.Message, ref store.RcptRef, reason string, route any) {
+func (r *Relay) defer_(ctx context.Context, m *store.Message, ref store.RcptRef, reason string) {
 	now := r.o().Now()
 	attempts := m.Rcpts[ref.Index].Attempts
 	d := r.o().RetryMin << min(max(attempts-1, 0), 20)
@@ -423,14 +423,14 @@ func (r *Relay) processEmail(ctx context.Context, j store.Job) {
 	m := j.Message
 	if r.o().Mailer == nil {
 		for _, ref := range j.Refs() {
-			r.defer_(ctx, m, ref, "no way to send email is configured", "email")
+			r.defer_(ctx, m, ref, "no way to send email is configured")
 		}
 		return
 	}
 	raw, err := r.body(ctx, m.ID)
 	if err != nil {
 		for _, ref := range j.Refs() {
-			r.defer_(ctx, m, ref, "cannot read the stored message: "+err.Error(), "email")
+			r.defer_(ctx, m, ref, "cannot read the stored message: "+err.Error())
 		}
 		return
 	}
@@ -467,7 +467,7 @@ func (r *Relay) processEmail(ctx context.Context, j store.Job) {
 				r.bounce(ctx, m, ref, res.Reason, "5.0.0")
 			}
 		default:
-			r.defer_(ctx, m, ref, res.Reason, "email")
+			r.defer_(ctx, m, ref, res.Reason)
 		}
 	}
 }
