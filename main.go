@@ -2,7 +2,8 @@
 // and the offline tools built on the same code:
 //
 //	mmsrelay serve [-config FILE]                     run the relay
-//	mmsrelay convert [-to pdu|mm4] [FILE|-]           convert an email into an MMS
+//	mmsrelay convert [-to pdu|mm4|email] [FILE|-]     convert an email into an MMS, or back
+//	mmsrelay dkim-keygen [-type rsa|ed25519]          make a DKIM key and print its DNS record
 //	mmsrelay decode [-parts DIR] [-strict] [FILE|-]   print a binary MMS PDU as JSON
 //	mmsrelay check-config [-config FILE]              check a configuration file
 //	mmsrelay queue list|show|retry|drop [ID]          show and manage the queue
@@ -48,7 +49,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "[-config FILE]", "run the relay: SMTP in, MMS out", runServe},
-		{"convert", "[-to pdu|mm4] [-rcpt N]... [FILE|-]", "convert an email into an MMS offline", runConvert},
+		{"convert", "[-to pdu|mm4|email] [-rcpt N]... [FILE|-]", "convert an email into an MMS offline, or an MMS into an email", runConvert},
+		{"dkim-keygen", "[-type rsa|ed25519] [-out FILE]", "make a DKIM key and print its DNS record", runDKIMKeygen},
 		{"decode", "[-parts DIR] [-strict] [FILE|-]", "print a binary MMS PDU as JSON", runDecode},
 		{"check-config", "[-config FILE]", "check a configuration file", runCheckConfig},
 		{"queue", "list|show|retry|drop [ID]", "show and manage the queue", runQueue},

@@ -76,6 +76,10 @@ type CarrierRule struct {
 	Domains   []string      `json:"domains"`
 	DropParts []PartMatcher `json:"drop_parts,omitempty"`
 	StripText []string      `json:"strip_text,omitempty"`
+	// DropSubject are patterns (case-insensitive, whole subject) of
+	// subjects that are the carrier's, not the person's: "Multimedia
+	// message", a file name. Such a subject is removed.
+	DropSubject []string `json:"drop_subject,omitempty"`
 	// DropHTMLText drops the text of HTML parts: the carrier's HTML is
 	// only a wrapper, the person's words come in text/plain parts.
 	DropHTMLText bool `json:"drop_html_text,omitempty"`
@@ -90,8 +94,9 @@ type rulesFile struct {
 // follows a carrier's own.
 type carrierRule struct {
 	CarrierRule
-	strip []*regexp.Regexp
-	next  *carrierRule
+	strip   []*regexp.Regexp
+	subject []*regexp.Regexp
+	next    *carrierRule
 }
 
 var defaultRules = sync.OnceValue(func() *CarrierRules {
@@ -126,6 +131,7 @@ func LoadCarrierRules(extra []byte) (*CarrierRules, error) {
 		}
 		base.Generic.DropParts = append(base.Generic.DropParts, more.Generic.DropParts...)
 		base.Generic.StripText = append(base.Generic.StripText, more.Generic.StripText...)
+		base.Generic.DropSubject = append(base.Generic.DropSubject, more.Generic.DropSubject...)
 		var added []CarrierRule
 	next:
 		for _, c := range more.Carriers {
@@ -134,6 +140,7 @@ func LoadCarrierRules(extra []byte) (*CarrierRules, error) {
 					b.Domains = append(b.Domains, c.Domains...)
 					b.DropParts = append(b.DropParts, c.DropParts...)
 					b.StripText = append(b.StripText, c.StripText...)
+					b.DropSubject = append(b.DropSubject, c.DropSubject...)
 					b.DropHTMLText = b.DropHTMLText || c.DropHTMLText
 					continue next
 				}
@@ -168,6 +175,13 @@ func (c *carrierRule) compile(r CarrierRule) error {
 			return fmt.Errorf("mapping: carrier %q: strip_text %q: %w", r.Name, s, err)
 		}
 		c.strip = append(c.strip, re)
+	}
+	for _, s := range r.DropSubject {
+		re, err := regexp.Compile("(?is)^(?:" + s + ")$")
+		if err != nil {
+			return fmt.Errorf("mapping: carrier %q: drop_subject %q: %w", r.Name, s, err)
+		}
+		c.subject = append(c.subject, re)
 	}
 	for i := range c.DropParts {
 		m := &c.DropParts[i]
@@ -238,12 +252,26 @@ func senderDomain(from string) string {
 // cleanText removes the rule's patterns from s, then the generic ones,
 // and normalizes the whitespace.
 func (c *carrierRule) cleanText(s string) string {
+	s = NormalizeText(s)
 	for r := c; r != nil; r = r.next {
 		for _, re := range r.strip {
 			s = re.ReplaceAllString(s, "")
 		}
 	}
 	return strings.TrimSpace(NormalizeText(s))
+}
+
+// cleanSubject returns s, or "" when it is the carrier's own subject.
+func (c *carrierRule) cleanSubject(s string) string {
+	s = strings.TrimSpace(s)
+	for r := c; r != nil; r = r.next {
+		for _, re := range r.subject {
+			if re.MatchString(s) {
+				return ""
+			}
+		}
+	}
+	return s
 }
 
 // dropPart reports whether p (whose decoded content is data: UTF-8 text

@@ -24,6 +24,7 @@ package mapping
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -300,15 +301,17 @@ func (w *mm3Walker) leaf(h message.Header, ct string, params map[string]string, 
 // text; a leading BOM removed), media types are canonical (an
 // application/octet-stream part named "x.jpg" is image/jpeg), the
 // carrier's boilerplate is removed according to rules (nil:
-// DefaultCarrierRules), and the SMIL, empty parts and empty texts are
+// DefaultCarrierRules), a subject that is the carrier's is removed, and the SMIL, empty parts and empty texts are
 // dropped. Normalizing twice is harmless.
 func (m *MMS) Normalize(rules *CarrierRules) {
 	if rules == nil {
 		rules = DefaultCarrierRules()
 	}
 	rule := rules.For(m.From)
+	m.Subject = rule.cleanSubject(m.Subject)
 	parts := smilOrder(m.Parts)
 	out := parts[:0:0]
+	seen := map[[sha256.Size]byte]string{} // media already kept: content → name
 	for _, p := range parts {
 		ct := strings.ToLower(p.ContentType.Type)
 		switch {
@@ -342,6 +345,13 @@ func (m *MMS) Normalize(rules *CarrierRules) {
 			if rule.dropPart(&p, p.Body) {
 				continue
 			}
+			// The same file twice (an inline copy for the carrier's HTML
+			// and the attachment) is kept once.
+			sum := sha256.Sum256(p.Body)
+			if n, ok := seen[sum]; ok && strings.EqualFold(n, p.Name()) {
+				continue
+			}
+			seen[sum] = p.Name()
 		}
 		out = append(out, p)
 	}
@@ -460,6 +470,9 @@ type EmailOutOptions struct {
 	OrigMessageID string
 	// References are earlier ids of the thread, before OrigMessageID.
 	References []string
+	// From is the sender when the MMS has none (an M-Send.req whose From
+	// the MMSC inserts): a number or an address.
+	From string
 	// Region reads sender numbers without a country code ("US" if empty).
 	Region string
 	// Carriers are the boilerplate rules (nil: DefaultCarrierRules).
@@ -542,14 +555,18 @@ func ToEmail(m *MMS, opts EmailOutOptions) ([]byte, error) {
 		opts.Now = time.Now()
 	}
 	m.Normalize(opts.Carriers)
-	num, ok := SenderNumber(m.From, opts.Region)
+	from := m.From
+	if from == "" {
+		from = opts.From
+	}
+	num, ok := SenderNumber(from, opts.Region)
 	if !ok {
-		if num == "" {
-			return nil, ErrNoSender
-		}
-		// Not a number (a short code with letters, an email address):
-		// keep what can stand as a local part.
+		// Not a number we know (a short code, an address): keep what can
+		// stand as a local part.
 		local, _, _ := strings.Cut(num, "@")
+		if i := strings.IndexByte(local, '/'); i >= 0 { // "/TYPE=PLMN"
+			local = local[:i]
+		}
 		num = asciiFold(local)
 		if num == "" {
 			return nil, ErrNoSender
@@ -601,7 +618,6 @@ func ToEmail(m *MMS, opts EmailOutOptions) ([]byte, error) {
 		h.SetMsgIDList("References", append(refs, orig))
 	}
 	h.Set("MIME-Version", "1.0")
-	h.Set("Auto-Submitted", "no")
 	h.SetContentType("multipart/mixed", nil)
 
 	var texts []string
@@ -631,7 +647,11 @@ func ToEmail(m *MMS, opts EmailOutOptions) ([]byte, error) {
 	}
 	hints := make([]NameHint, len(media))
 	for i := range media {
-		hints[i] = NameHint{Name: media[i].Name(), ContentType: media[i].ContentType.Type}
+		n := media[i].Name()
+		if id := strings.Trim(media[i].ContentID, "<> "); n == "" && knownExt(strings.ToLower(path.Ext(id))) {
+			n = id // "<photo.jpg>"
+		}
+		hints[i] = NameHint{Name: n, ContentType: media[i].ContentType.Type}
 	}
 	names := UniqueNames(hints)
 	for i, p := range media {
