@@ -31,15 +31,23 @@ Bcc numbers, which the relay sends one by one, are left out unless they
 are the only ones (then the first is used) and a line on standard error
 says so.
 
+With -to email it goes the other way: FILE holds an MMS (a binary PDU, an
+MM4_forward.REQ, or a carrier's MM3 email, carrier boilerplate removed)
+and convert writes the reply email the relay would send: From the
+sender's number at -reply-domain, To -sender (default: the MMS's first
+email recipient), the text as a UTF-8 body and the media as attachments.
+
 Convert reads no configuration unless -config is given. With no valid
 recipient, or input that cannot be read, it fails with one line on
 standard error.
 `
 
 func runConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("convert", "[-config FILE] [-to pdu|mm4] [-profile NAME] [-type send-req|retrieve-conf] [-rcpt NUMBER]... [FILE|-]", convertHelp)
+	fs := newFlagSet("convert", "[-config FILE] [-to pdu|mm4|email] [-reply-domain D] [-sender ADDR] [-profile NAME] [-type send-req|retrieve-conf] [-rcpt NUMBER]... [FILE|-]", convertHelp)
 	cfgPath := fs.String("config", "", "read MMS domains, region and profiles from `FILE`")
-	to := fs.String("to", "pdu", "output: pdu (binary M-Send.req/M-Retrieve.conf) or mm4 (MM4_forward.REQ)")
+	to := fs.String("to", "pdu", "output: pdu (binary M-Send.req/M-Retrieve.conf), mm4 (MM4_forward.REQ), or email (an MMS in, the reply email out)")
+	replyDomain := fs.String("reply-domain", "", "-to email: `DOMAIN` of the From address (default: the config's reply or first MMS domain, else mms.invalid)")
+	sender := fs.String("sender", "", "-to email: `ADDR` the email goes to (default: the MMS's first email recipient)")
 	profName := fs.String("profile", "default", "content profile: default, basic, large, or one of the config")
 	typ := fs.String("type", "send-req", "PDU type: send-req or retrieve-conf")
 	var rcpts multiFlag
@@ -64,8 +72,10 @@ func runConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "pdu":
 	case "mm4":
 		iface = mapping.InterfaceMM4
+	case "email":
+		return convertToEmail(fs, *cfgPath, *replyDomain, *sender, stdin, stdout, stderr)
 	default:
-		return usageError(fs, stderr, "-to %q: use pdu or mm4", *to)
+		return usageError(fs, stderr, "-to %q: use pdu, mm4 or email", *to)
 	}
 	var cfg *config.Config
 	ropts := mapping.RecipientOptions{NumberOptions: mapping.NumberOptions{DefaultRegion: "US"}}
@@ -86,6 +96,7 @@ func runConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !ok {
 		return usageError(fs, stderr, "-profile %q: no such profile", *profName)
 	}
+	prof.Transcoder = newTranscoder(cfg) // media: [media] transcode, with -config
 	convOpts.Profile = prof
 	name := "-"
 	if fs.NArg() == 1 {
@@ -196,6 +207,15 @@ func convertRecipients(e *mapping.Email, flags []string, opts mapping.RecipientO
 		return nil, "", errors.New("no valid recipient: no To, Cc or Bcc address is a phone number (give -rcpt NUMBER)")
 	}
 	return out, note, nil
+}
+
+// newTranscoder returns the audio and video transcoder that cfg's [media]
+// section configures, or nil when cfg is nil or transcoding is off.
+func newTranscoder(cfg *config.Config) *adapt.Transcoder {
+	if cfg == nil || !cfg.Media.Transcode {
+		return nil
+	}
+	return &adapt.Transcoder{FFmpeg: cfg.Media.FFmpeg, FFprobe: cfg.Media.FFprobe, Timeout: cfg.Media.Timeout.Duration}
 }
 
 // lookupProfile finds a profile among the built-in ones and cfg's.

@@ -281,11 +281,13 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 	for _, p := range cfg.Peers {
 		o.Peers = append(o.Peers, relay.Peer{Name: p.Name, Networks: p.Prefixes, TLSNames: p.TLSNames, Users: p.Users})
 	}
+	tc := newTranscoder(cfg) // media: one for all routes, nil when off
 	for _, rc := range cfg.Routes {
 		prof, ok := lookupProfile(cfg, rc.Profile)
 		if !ok {
 			return o, fmt.Errorf("route %s: no profile %q", rc.Prefix, rc.Profile)
 		}
+		prof.Transcoder = tc
 		rt := relay.Route{Name: rc.Type + ":" + rc.Prefix, Prefix: rc.Prefix, Profile: prof}
 		peer := &deliver.SMTPPeer{Addr: rc.Host, TLS: rc.TLS, Username: rc.Username, Password: rc.Password,
 			HeloName: cfg.Server.Hostname, MaxRate: rc.MaxRate, MaxConnections: rc.MaxConnections}

@@ -91,11 +91,13 @@ const minImageShare = 8 * 1024
 // most an equal share of what is left among the remaining clips and the
 // images (so images stay first-class); a clip that cannot be transcoded to
 // fit is dropped as before, with the transcoder's error in Dropped.Err, and
-// one cut short is sent with a line in Result.Notes. Images (any decodable format, including
-// ones not allowed as such, like HEIC or WebP) share the rest in proportion
-// to their pixel counts once scaled to the profile, smallest first, each
-// image handing what it did not use to the next. Anything else (PDF, office
-// files, archives) is dropped as unsupported.
+// one cut short is sent with a line in Result.Notes.
+//
+// Images (any decodable format, including ones not allowed as such, like
+// HEIC or WebP) share the rest in proportion to their pixel counts once
+// scaled to the profile, smallest first, each image handing what it did not
+// use to the next. Anything else (PDF, office files, archives) is dropped as
+// unsupported.
 //
 // Output items keep their names, with the extension changed when the type
 // changed; their Data may alias the input's. Fit only returns an error when

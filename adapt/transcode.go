@@ -51,8 +51,9 @@ const (
 // Transcoder.Video. ErrDoesNotFit is reported too, when not even a short
 // start of the clip fits the budget at the lowest bitrate.
 var (
-	// ErrNoTool: ffmpeg or ffprobe could not be run, or the build lacks
-	// every encoder that could be used.
+	// ErrNoTool: ffmpeg or ffprobe could not be run (or their private
+	// work directory not made), or the build lacks every encoder that
+	// could be used.
 	ErrNoTool = errors.New("ffmpeg not available")
 	// ErrInputTooLarge: the input is over Transcoder.MaxInputBytes;
 	// nothing was run.
@@ -208,7 +209,7 @@ func (t *Transcoder) run(ctx context.Context, kind string, data []byte, budget i
 	}
 	pr, err := t.probe(cctx, dir, in)
 	if err != nil {
-		return nil, &TranscodeError{Kind: kind, Err: ErrUndecodable, Detail: err.Error()}
+		return nil, &TranscodeError{Kind: kind, Err: toolOr(err, ErrUndecodable), Detail: err.Error()}
 	}
 	if kind == "video" && !pr.video && pr.audio {
 		kind = "audio"
@@ -234,16 +235,24 @@ func (t *Transcoder) run(ctx context.Context, kind string, data []byte, budget i
 				Detail: fmt.Sprintf("not even %v fits %d bytes", minClip, budget)}
 		}
 		if err := t.exec(cctx, dir, t.ffmpeg(), p.args(in, out, budget)...); err != nil {
-			return nil, &TranscodeError{Kind: kind, Err: ErrUndecodable, Detail: err.Error()}
+			return nil, &TranscodeError{Kind: kind, Err: toolOr(err, ErrUndecodable), Detail: err.Error()}
 		}
 		b, err := os.ReadFile(out)
+		if err == nil && len(b) == 0 {
+			err = errors.New("ffmpeg wrote nothing")
+		}
 		if err != nil {
 			return nil, &TranscodeError{Kind: kind, Err: ErrUndecodable, Detail: err.Error()}
 		}
-		if len(b) <= budget && len(b) > 0 {
+		if len(b) <= budget {
 			opr, err := t.probe(cctx, dir, out)
 			if err != nil {
-				return nil, &TranscodeError{Kind: kind, Err: ErrUndecodable, Detail: "output: " + err.Error()}
+				return nil, &TranscodeError{Kind: kind, Err: toolOr(err, ErrUndecodable), Detail: "output: " + err.Error()}
+			}
+			if p.kind == "audio" && p.amr {
+				// ffprobe estimates a raw AMR file's duration from a
+				// bitrate without the frame headers: count the frames.
+				opr.duration = time.Duration((len(b)-amrHeader)/p.amrFrameBytes()) * amrFrame
 			}
 			return &Clip{Data: b, ContentType: p.contentType, Duration: opr.duration, Original: pr.duration,
 				Cut: p.dur < pr.duration}, nil
@@ -257,6 +266,19 @@ func (t *Transcoder) run(ctx context.Context, kind string, data []byte, budget i
 	}
 	return nil, &TranscodeError{Kind: kind, Err: ErrDoesNotFit, Detail: fmt.Sprintf("still over %d bytes after %d tries", budget, maxAttempts)}
 }
+
+// toolOr is ErrNoTool when err says that a program could not be started,
+// else def.
+func toolOr(err, def error) error {
+	if errors.Is(err, errStart) {
+		return ErrNoTool
+	}
+	return def
+}
+
+// errStart marks the failure to start a program (not found, not
+// executable), as opposed to the program failing.
+var errStart = errors.New("cannot start")
 
 // A plan is one encode: codecs, size, bitrates and duration.
 type plan struct {
@@ -318,15 +340,21 @@ func (p *plan) estimate(k float64) int {
 	return p.overhead() + int(math.Ceil(k*p.dur.Seconds()*bits/8))
 }
 
+// amrFrameBytes is the size of one frame at the AMR mode aRate.
+func (p *plan) amrFrameBytes() int {
+	for _, m := range amrModes {
+		if m.rate == p.aRate {
+			return m.frame
+		}
+	}
+	return amrModes[len(amrModes)-1].frame
+}
+
 // effAudio is the audio bitrate as it counts in the file: an AMR frame
 // carries a header octet and padding.
 func (p *plan) effAudio() int {
 	if p.amr {
-		for _, m := range amrModes {
-			if m.rate == p.aRate {
-				return m.frame * 8 * int(time.Second/amrFrame)
-			}
-		}
+		return p.amrFrameBytes() * 8 * int(time.Second/amrFrame)
 	}
 	return p.aRate
 }
@@ -573,6 +601,9 @@ func (t *Transcoder) execOut(ctx context.Context, dir string, out *bytes.Buffer,
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if _, ok := err.(*exec.ExitError); !ok {
+			return fmt.Errorf("%w: %v", errStart, err)
 		}
 		if msg := strings.TrimSpace(stderr.String()); msg != "" {
 			return fmt.Errorf("%s: %v: %s", filepath.Base(prog), err, msg)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ type Config struct {
 	Records  Records   `toml:"records"`
 	Reply    Reply     `toml:"reply"`
 	Outbound Outbound  `toml:"outbound"`
+	Media    Media     `toml:"media"`
 	Routes   []Route   `toml:"route"`
 	Profiles []Profile `toml:"profile"`
 	Peers    []MM4Peer `toml:"mm4_peer"`
@@ -115,6 +117,15 @@ type Outbound struct {
 	// Smarthost ("host:port") takes all of it over plain SMTP; empty:
 	// straight to each recipient domain's MX hosts.
 	Smarthost string `toml:"smarthost"`
+}
+
+// Media configures the transcoding of audio and video (to AMR-NB or
+// 3GPP within a profile's budget) with ffmpeg. Off by default.
+type Media struct {
+	Transcode bool     `toml:"transcode"`
+	FFmpeg    string   `toml:"ffmpeg"`  // program name (looked up in PATH) or path
+	FFprobe   string   `toml:"ffprobe"` // program name (looked up in PATH) or path
+	Timeout   Duration `toml:"timeout"` // per audio or video part
 }
 
 // Route sends numbers with a prefix to an interface.
@@ -362,6 +373,15 @@ func (c *Config) applyDefaults(md *toml.MetaData) {
 	if c.Reply.TokenTTL.Duration == 0 {
 		c.Reply.TokenTTL.Duration = 90 * 24 * time.Hour
 	}
+	if c.Media.FFmpeg == "" {
+		c.Media.FFmpeg = "ffmpeg"
+	}
+	if c.Media.FFprobe == "" {
+		c.Media.FFprobe = "ffprobe"
+	}
+	if c.Media.Timeout.Duration == 0 {
+		c.Media.Timeout.Duration = time.Minute
+	}
 	if len(c.Routes) == 0 {
 		c.Routes = []Route{{Prefix: "+", Type: "outbox"}}
 	}
@@ -460,6 +480,13 @@ func (c *Config) validate() []error {
 	}
 	if c.Reply.From == "masked" && c.Reply.Domain == "" {
 		bad("reply.from", "masked needs reply.domain")
+	}
+	if c.Media.Transcode {
+		for key, prog := range map[string]string{"media.ffmpeg": c.Media.FFmpeg, "media.ffprobe": c.Media.FFprobe} {
+			if _, err := exec.LookPath(prog); err != nil {
+				bad(key, "%q not found (transcode = true needs it: on Debian, apt-get install ffmpeg)", prog)
+			}
+		}
 	}
 	profiles := map[string]bool{}
 	for k := range builtinProfiles {

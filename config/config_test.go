@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,32 @@ func unwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+// media: transcode keys (adapt.Transcoder).
+func TestMediaTranscode(t *testing.T) {
+	d := Default()
+	if m := d.Media; m.Transcode || m.FFmpeg != "ffmpeg" || m.FFprobe != "ffprobe" || m.Timeout.Duration != time.Minute {
+		t.Errorf("default [media] = %+v, want off, ffmpeg, ffprobe, 1m", m)
+	}
+	// Off: the programs are not looked for.
+	if _, err := Parse("[media]\nffmpeg = \"/nonexistent/ffmpeg\"\n"); err != nil {
+		t.Errorf("Parse(transcode off, missing ffmpeg) = %v, want no error", err)
+	}
+	_, err := Parse("[media]\ntranscode = true\nffmpeg = \"/nonexistent/ffmpeg\"\nffprobe = \"no-such-ffprobe-here\"\n")
+	if err == nil || !strings.Contains(err.Error(), "media.ffmpeg") || !strings.Contains(err.Error(), "media.ffprobe") {
+		t.Errorf("Parse(transcode on, missing programs) = %v, want errors naming media.ffmpeg and media.ffprobe", err)
+	}
+	exe, err := os.Executable() // any program that exists
+	if err != nil {
+		t.Skip(err)
+	}
+	c, err := Parse("[media]\ntranscode = true\ntimeout = \"2m\"\nffmpeg = " + strconv.Quote(exe) + "\nffprobe = " + strconv.Quote(exe) + "\n")
+	if err != nil {
+		t.Fatalf("Parse(transcode on, programs found) = %v", err)
+	}
+	if !c.Media.Transcode || c.Media.FFmpeg != exe || c.Media.Timeout.Duration != 2*time.Minute {
+		t.Errorf("[media] = %+v", c.Media)
 	}
 }

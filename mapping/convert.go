@@ -74,6 +74,8 @@ type ConvertOptions struct {
 type Conversion struct {
 	MMS     *pdu.Message
 	Dropped []adapt.Dropped
+	// Notes say what was changed to fit (a clip cut short), as in the text.
+	Notes []string
 	// Size is the message's size on the interface it was sized for.
 	Size int
 }
@@ -134,12 +136,16 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 		}
 		dropped = res.Dropped
 		body := text
+		notes := append([]string(nil), res.Notes...) // clips cut to fit
 		for _, d := range dropped {
+			notes = append(notes, d.Note)
+		}
+		for _, n := range notes {
 			body = strings.TrimRight(body, "\n")
 			if body != "" {
 				body += "\n"
 			}
-			body += d.Note
+			body += n
 		}
 		body = adapt.TruncateText(body, maxText)
 		assemble(m, res.Items, body)
@@ -151,7 +157,7 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 			if len(m.Parts) <= 1 && body == "" {
 				return nil, ErrNoContent
 			}
-			return &Conversion{MMS: m, Dropped: dropped, Size: size}, nil
+			return &Conversion{MMS: m, Dropped: dropped, Notes: res.Notes, Size: size}, nil
 		}
 		if round >= 4 || mediaBudget <= 0 {
 			// Give up on media: text alone.

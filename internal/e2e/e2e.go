@@ -140,10 +140,19 @@ func NewRelay(tb testing.TB, bin string, o Options) *Relay {
 	if o.Submission {
 		r.Submission = FreeAddr(tb)
 	}
+	r.WriteConfig(o)
+	return r
+}
+
+// WriteConfig (re)writes the configuration file from o, keeping the
+// relay's folder and addresses (a Submission listener needs o.Submission
+// at NewRelay). A running relay reads it on SIGHUP (Signal).
+func (r *Relay) WriteConfig(o Options) {
+	r.tb.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]\nhostname = \"relay.test\"\ndata_dir = %q\nlog_level = \"info\"\n%s\n", dir, o.Server)
+	fmt.Fprintf(&b, "[server]\nhostname = \"relay.test\"\ndata_dir = %q\nlog_level = \"info\"\n%s\n", r.Dir, o.Server)
 	fmt.Fprintf(&b, "[smtp]\nlisten = [%q]\n", r.SMTP)
-	if o.Submission {
+	if r.Submission != "" {
 		fmt.Fprintf(&b, "submission_listen = [%q]\n", r.Submission)
 	}
 	fmt.Fprintf(&b, "%s\n", o.SMTP)
@@ -153,10 +162,43 @@ func NewRelay(tb testing.TB, bin string, o Options) *Relay {
 		fmt.Fprintf(&b, "[queue]\n%s\n\n", o.Queue)
 	}
 	fmt.Fprintf(&b, "[[route]]\nprefix = \"+\"\ntype = \"outbox\"\ndir = %q\n\n%s\n", r.Outbox(), o.Extra)
-	if err := os.WriteFile(r.Config, []byte(b.String()), 0o600); err != nil {
-		tb.Fatal(err)
+	// Through a rename, so that a reload never reads half a file.
+	tmp := r.Config + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		r.tb.Fatal(err)
 	}
-	return r
+	if err := os.Rename(tmp, r.Config); err != nil {
+		r.tb.Fatal(err)
+	}
+}
+
+// Signal sends sig to the running relay.
+func (r *Relay) Signal(sig syscall.Signal) {
+	r.mu.Lock()
+	cmd := r.cmd
+	r.mu.Unlock()
+	if cmd == nil {
+		r.tb.Fatal("Signal: the relay is not running")
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		r.tb.Fatalf("Signal(%v) = %v", sig, err)
+	}
+}
+
+// WaitLog waits until the log has more than n lines containing s, or
+// fails after d. It returns how many there are.
+func (r *Relay) WaitLog(s string, n int, d time.Duration) int {
+	r.tb.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if c := strings.Count(r.Log(), s); c > n {
+			return c
+		}
+		if time.Now().After(deadline) {
+			r.tb.Fatalf("waited %v for %q in the log\n%s", d, s, r.LogTail(20))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Outbox is the outbox route's folder.
