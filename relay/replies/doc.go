@@ -43,6 +43,10 @@
 // Record serialises calls for one thread inside a Book, and resolves races
 // between Books on one store (several relay instances) with PutKVIfAbsent on
 // the conversation key: the loser deletes its token and takes the winner's.
+// Replacing an expired token is serialised within a Book only (the store
+// has no compare-and-swap): two Books doing it at the same instant may each
+// hand out a token, and the one whose conversation entry was written first
+// then answers replies as unmapped.
 //
 // # Opt-outs
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -59,23 +60,24 @@ const DefaultTokenTTL = 90 * 24 * time.Hour
 // Default confirmation texts. They name neither the sender nor the relay:
 // in masked mode the handset need not learn the sender's address.
 const (
-	DefaultStopText       = "You will get no more messages from this sender. Reply START to undo."
-	DefaultStopAllText    = "You will get no more messages from this service. Reply START to undo."
-	DefaultStartText      = "You will get messages again. Reply STOP to opt out."
-	DefaultHelpText       = "Replies to this thread are forwarded by email to its sender. Reply STOP to opt out, START to opt back in."
-	tokenBytes            = 10 // 80 bits
-	tokenLen              = 16 // base32 characters for tokenBytes
-	maxTokenAttempts      = 8
-	maxRecordAttempts     = 4
-	tokenAlphabet         = "0123456789abcdefghjkmnpqrstvwxyz" // Crockford, lower case
-	lockStripes           = 64
-	keySep                = "|"
-	memberSep             = ","
-	convTable             = store.Conversations
-	tokenTable            = store.Tokens
-	optOutTable           = store.OptOuts
-	defaultWrongNumber    = PolicyRefuse
-	defaultUnmappedPolicy = PolicyRefuse
+	DefaultStopText    = "You will get no more messages from this sender. Reply START to undo."
+	DefaultStopAllText = "You will get no more messages from this service. Reply START to undo."
+	DefaultStartText   = "You will get messages again. Reply STOP to opt out."
+	DefaultHelpText    = "Replies to this thread are forwarded by email to its sender. Reply STOP to opt out, START to opt back in."
+)
+
+const (
+	tokenBytes        = 10                                 // 80 random bits
+	tokenLen          = 16                                 // base32 characters for tokenBytes
+	tokenAlphabet     = "0123456789abcdefghjkmnpqrstvwxyz" // Crockford, lower case
+	maxTokenAttempts  = 8
+	maxRecordAttempts = 4
+	lockStripes       = 64
+	keySep            = "|"
+	memberSep         = ","
+	convTable         = store.Conversations
+	tokenTable        = store.Tokens
+	optOutTable       = store.OptOuts
 )
 
 var tokenEncoding = base32.NewEncoding(tokenAlphabet).WithPadding(base32.NoPadding)
@@ -186,13 +188,13 @@ func New(st store.Store, opts Options) (*Book, error) {
 		opts.TokenTTL = DefaultTokenTTL
 	}
 	if opts.WrongNumber == "" {
-		opts.WrongNumber = defaultWrongNumber
+		opts.WrongNumber = PolicyRefuse
 	}
 	if opts.WrongNumber != PolicyRefuse && opts.WrongNumber != PolicyQuarantine {
 		bad("wrong number: %q: use %q or %q", opts.WrongNumber, PolicyRefuse, PolicyQuarantine)
 	}
 	if opts.Unmapped == "" {
-		opts.Unmapped = defaultUnmappedPolicy
+		opts.Unmapped = PolicyRefuse
 	}
 	switch opts.Unmapped {
 	case PolicyRefuse:
@@ -621,7 +623,7 @@ func (b *Book) Purge(ctx context.Context) (int, error) {
 		}
 		for _, e := range entries {
 			var c Conversation
-			if err := jsonUnmarshal(e.Value, &c); err != nil || !c.Expired(now) {
+			if err := json.Unmarshal(e.Value, &c); err != nil || !c.Expired(now) {
 				continue
 			}
 			key := strings.Join(c.Members, memberSep) + keySep + strings.ToLower(c.Sender)
