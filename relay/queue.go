@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"
+	"github.com/mmsrelay/mmsrelay/relay/replies"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 
@@ -154,6 +156,14 @@ func (r *Relay) process(ctx context.Context, j store.Job) {
 		r.processMMS(ctx, j)
 	case store.KindEmail, KindPostmaster:
 		r.processEmail(ctx, j)
+	case KindReply:
+		if r.o().Replies == nil || r.o().Replies.Book == nil {
+			for _, ref := range j.Refs() {
+				r.defer_(ctx, m, ref, "replies are not configured")
+			}
+			return
+		}
+		r.processReply(ctx, j)
 	default:
 		for _, ref := range j.Refs() {
 			r.fail(ctx, m, ref, "unknown message kind "+m.Envelope.Kind, "")
@@ -220,6 +230,15 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 			r.fail(ctx, m, ref, "no route to "+rc.E164, "5.1.1")
 			continue
 		}
+		if !r.fromReplyDomain(email) {
+			if err := r.checkOptOut(ctx, rc.E164, m.Envelope.From); err != nil {
+				var se *smtp.SMTPError
+				if errors.As(err, &se) && se.Code >= 500 {
+					r.fail(ctx, m, ref, se.Message, "5.7.1")
+					continue
+				}
+			}
+		}
 		// One email arriving in several SMTP transactions goes once to
 		// each number.
 		if rs.Attempts == 1 && email.MessageID != "" {
@@ -263,6 +282,49 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 
 const tooLargePrefix = "too large: "
 
+// fromReplyDomain reports whether the email comes from one of our reply
+// addresses (a STOP/START confirmation): it goes out as it is.
+func (r *Relay) fromReplyDomain(e *mapping.Email) bool {
+	ro := r.o().Replies
+	if ro == nil || e.From == nil {
+		return false
+	}
+	_, d, _ := strings.Cut(e.From.Address, "@")
+	return ro.Domain != "" && strings.EqualFold(d, ro.Domain)
+}
+
+// maskedFrom records the conversation of a group and returns the MMS
+// From: the reply address in masked mode, "" (the email's own From)
+// otherwise.
+func (r *Relay) maskedFrom(ctx context.Context, m *store.Message, e *mapping.Email, g *group) (string, error) {
+	ro := r.o().Replies
+	if ro == nil || ro.Book == nil || r.fromReplyDomain(e) {
+		return "", nil
+	}
+	sender := m.Envelope.From
+	if e.From != nil && e.From.Address != "" {
+		sender = e.From.Address
+	}
+	if sender == "" {
+		return "", nil
+	}
+	t := replies.Thread{Sender: sender, MessageID: e.MessageID, Subject: e.Subject, Time: e.Date}
+	if len(r.o().Recipients.Domains) > 0 {
+		t.MMSDomain = r.o().Recipients.Domains[0]
+	}
+	for _, rc := range g.rcpts {
+		t.Numbers = append(t.Numbers, rc.E164)
+	}
+	conv, err := ro.Book.Record(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	if strings.EqualFold(conv.From, sender) {
+		return "", nil // direct mode: the email's own From, display name and all
+	}
+	return conv.From, nil
+}
+
 func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mapping.Email, raw []byte, g *group) {
 	log := r.log.With("queue_id", m.ID, "route", g.route.Name)
 	if g.tid == "" {
@@ -278,8 +340,16 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 	case "mm3":
 		iface = mapping.InterfaceMM3
 	}
+	from, err := r.maskedFrom(ctx, m, email, g)
+	if err != nil {
+		for _, ref := range g.refs {
+			r.defer_(ctx, m, ref, "recording the conversation: "+err.Error())
+		}
+		return
+	}
 	start := time.Now()
 	conv, err := mapping.ToMMS(ctx, email, g.rcpts, mapping.ConvertOptions{
+		From:    from,
 		Profile: g.route.Profile, Budget: g.budget, Interface: iface, TransactionID: g.tid, MessageID: g.mid,
 		SubjectMaxChars: r.o().SubjectMaxChars, Expiry: r.o().Expiry, DeliveryReport: r.o().DeliveryReport,
 		MessageClass: r.o().MessageClass, Now: r.o().Now(),
@@ -314,9 +384,9 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 			r.st.RecordReport(ctx, ref, awaitingRes)
 		}
 	}
-	from := m.Envelope.From
+	sender := m.Envelope.From
 	msg := &deliver.Message{QueueID: m.ID, TransactionID: g.tid, MessageID: g.mid, From: pduFrom(conv.MMS),
-		EnvelopeFrom: from, Bcc: g.bcc, MMS: conv.MMS, Sender: from, Received: m.Envelope.ReceivedAt}
+		EnvelopeFrom: sender, Bcc: g.bcc, MMS: conv.MMS, Sender: sender, Received: m.Envelope.ReceivedAt}
 	for _, rc := range g.rcpts {
 		msg.Recipients = append(msg.Recipients, rc.E164)
 	}

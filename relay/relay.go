@@ -92,6 +92,9 @@ type Options struct {
 
 	Routes []Route
 	Peers  []Peer
+	// Replies, when set, masks the MMS sender with a reply address and
+	// takes handset replies back to email; nil: the sender's own address.
+	Replies *ReplyOptions
 	// Mailer sends the relay's own email (bounces, reports); nil: such
 	// mail waits in the queue.
 	Mailer EmailSender

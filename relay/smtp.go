@@ -78,6 +78,7 @@ type session struct {
 	mailOpts smtp.MailOptions
 	rcpts    []store.Recipient
 	numbers  int  // MMS recipients
+	replies  int  // reply addresses
 	mm4      bool // addressed to our MM4 system address
 	special  int  // postmaster/abuse recipients
 }
@@ -222,9 +223,17 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		s.mm4 = true
 	case s.isSpecial(local, domain):
 		s.special++
+	case s.r.isReplyAddr(domain):
+		if s.numbers > 0 || s.mm4 {
+			return smtpErr(452, 4, 5, 3, "Send replies in a transaction of their own")
+		}
+		if err := s.r.rcptReply(context.Background(), to); err != nil {
+			return err
+		}
+		s.replies++
 	default:
-		if s.mm4 {
-			return smtpErr(452, 4, 5, 3, "Send MM4 answers in a transaction of their own")
+		if s.mm4 || s.replies > 0 {
+			return smtpErr(452, 4, 5, 3, "Send MM4 answers and replies in a transaction of their own")
 		}
 		rc, err := mapping.ParseRecipient(to, s.r.o().Recipients)
 		if err != nil {
@@ -235,6 +244,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		}
 		if _, ok := s.r.routeFor(rc.E164); !ok {
 			return s.reject("no_route", smtpErr(550, 5, 1, 1, "No route to "+rc.E164+" from this relay"))
+		}
+		if err := s.r.checkOptOut(context.Background(), rc.E164, s.from); err != nil {
+			s.r.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", "opted_out")
+			return err
 		}
 		if err := s.checkRate(); err != nil {
 			return err
@@ -343,7 +356,10 @@ func (s *session) Data(r io.Reader) error {
 		return s.r.handleMM4(ctx, s.peerName(), buf.Bytes())
 	}
 	kind := store.KindMMS
-	if s.numbers == 0 {
+	switch {
+	case s.replies > 0:
+		kind = KindReply
+	case s.numbers == 0:
 		kind = KindPostmaster
 	}
 	env := store.Envelope{From: s.from, Recipients: s.rcpts, Ret: string(s.mailOpts.Return),
@@ -397,7 +413,7 @@ func sanitizeHelo(h string) string {
 }
 
 func (s *session) Reset() {
-	s.from, s.hasFrom, s.rcpts, s.numbers, s.mm4, s.special = "", false, nil, 0, false, 0
+	s.from, s.hasFrom, s.rcpts, s.numbers, s.mm4, s.special, s.replies = "", false, nil, 0, false, 0, 0
 	s.mailOpts = smtp.MailOptions{}
 }
 
