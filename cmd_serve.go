@@ -21,9 +21,11 @@ import (
 	"github.com/mmsrelay/mmsrelay/adapt"
 	"github.com/mmsrelay/mmsrelay/config"
 	"github.com/mmsrelay/mmsrelay/mapping"
+	"github.com/mmsrelay/mmsrelay/mapping/dkim"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"
+	"github.com/mmsrelay/mmsrelay/relay/replies"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 
@@ -269,6 +271,11 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 	if cfg.SMTP.TLSCert != "" {
 		o.TLSConfig = certs.get
 	}
+	ro, err := replyOptions(cfg, st)
+	if err != nil {
+		return o, err
+	}
+	o.Replies = ro
 	if len(cfg.Users) > 0 {
 		o.Users = map[string]string{}
 		for _, u := range cfg.Users {
@@ -305,6 +312,34 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 		o.Routes = append(o.Routes, rt)
 	}
 	return o, nil
+}
+
+// replyOptions sets up the way back when a reply domain is configured.
+func replyOptions(cfg *config.Config, st store.Store) (*relay.ReplyOptions, error) {
+	if cfg.Reply.Domain == "" {
+		return nil, nil
+	}
+	book, err := replies.New(st, replies.Options{ReplyDomain: cfg.Reply.Domain, From: cfg.Reply.From,
+		MMSDomain: cfg.MMS.Domains[0], TokenTTL: cfg.Reply.TokenTTL.Duration, WrongNumber: cfg.Reply.WrongNumber,
+		Unmapped: cfg.Reply.Unmapped, CatchAll: cfg.Reply.CatchAll, OptOutScope: cfg.Reply.OptOutScope,
+		HelpText: cfg.Reply.HelpText, StopText: cfg.Reply.StopText, StartText: cfg.Reply.StartText})
+	if err != nil {
+		return nil, fmt.Errorf("reply: %w", err)
+	}
+	ro := &relay.ReplyOptions{Book: book, Domain: cfg.Reply.Domain, Region: cfg.MMS.DefaultRegion,
+		Carriers: mapping.DefaultCarrierRules()}
+	if cfg.DKIM.KeyFile != "" {
+		pemBytes, err := os.ReadFile(cfg.DKIM.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("dkim.key_file: %w", err)
+		}
+		key, err := dkim.ParseKey(pemBytes)
+		if err != nil {
+			return nil, fmt.Errorf("dkim.key_file: %w", err)
+		}
+		ro.DKIM = &dkim.Options{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, Key: key}
+	}
+	return ro, nil
 }
 
 // purgeLoop applies the retention settings once an hour.

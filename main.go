@@ -54,6 +54,7 @@ func commands() []command {
 		{"decode", "[-parts DIR] [-strict] [FILE|-]", "print a binary MMS PDU as JSON", runDecode},
 		{"check-config", "[-config FILE]", "check a configuration file", runCheckConfig},
 		{"queue", "list|show|retry|drop [ID]", "show and manage the queue", runQueue},
+		{"optout", "list [-number N]", "numbers that opted out (STOP)", runOptout},
 		{"hash-password", "", "hash a submission password for the config", runHashPassword},
 		{"version", "", "print the version", runVersion},
 	}

@@ -31,6 +31,7 @@ type Config struct {
 	Records  Records   `toml:"records"`
 	Reply    Reply     `toml:"reply"`
 	Outbound Outbound  `toml:"outbound"`
+	DKIM     DKIM      `toml:"dkim"`
 	Media    Media     `toml:"media"`
 	Routes   []Route   `toml:"route"`
 	Profiles []Profile `toml:"profile"`
@@ -109,6 +110,25 @@ type Reply struct {
 	Domain   string   `toml:"domain"`
 	From     string   `toml:"from"` // "masked" or "direct"
 	TokenTTL Duration `toml:"token_ttl"`
+	// WrongNumber is what a reply from a number outside the conversation
+	// gets: "refuse" or "quarantine".
+	WrongNumber string `toml:"wrong_number"`
+	// Unmapped is what a reply to an unknown or expired address gets:
+	// "refuse" or "catchall" (then CatchAll is the mailbox).
+	Unmapped string `toml:"unmapped"`
+	CatchAll string `toml:"catchall"`
+	// OptOutScope: STOP opts out of the one sender ("sender") or all ("all").
+	OptOutScope string `toml:"optout_scope"`
+	HelpText    string `toml:"help_text"`
+	StopText    string `toml:"stop_text"`
+	StartText   string `toml:"start_text"`
+}
+
+// DKIM signs the email the relay writes (replies, bounces).
+type DKIM struct {
+	Domain   string `toml:"domain"`
+	Selector string `toml:"selector"`
+	KeyFile  string `toml:"key_file"` // PEM, from mmsrelay dkim-keygen
 }
 
 // Outbound configures how the relay sends its own email (bounces, DSNs,
@@ -373,6 +393,15 @@ func (c *Config) applyDefaults(md *toml.MetaData) {
 	if c.Reply.TokenTTL.Duration == 0 {
 		c.Reply.TokenTTL.Duration = 90 * 24 * time.Hour
 	}
+	if c.Reply.WrongNumber == "" {
+		c.Reply.WrongNumber = "refuse"
+	}
+	if c.Reply.Unmapped == "" {
+		c.Reply.Unmapped = "refuse"
+	}
+	if c.Reply.OptOutScope == "" {
+		c.Reply.OptOutScope = "sender"
+	}
 	if c.Media.FFmpeg == "" {
 		c.Media.FFmpeg = "ffmpeg"
 	}
@@ -480,6 +509,29 @@ func (c *Config) validate() []error {
 	}
 	if c.Reply.From == "masked" && c.Reply.Domain == "" {
 		bad("reply.from", "masked needs reply.domain")
+	}
+	if c.Reply.WrongNumber != "refuse" && c.Reply.WrongNumber != "quarantine" {
+		bad("reply.wrong_number", "%q: use \"refuse\" or \"quarantine\"", c.Reply.WrongNumber)
+	}
+	switch c.Reply.Unmapped {
+	case "refuse":
+	case "catchall":
+		if c.Reply.CatchAll == "" || !strings.Contains(c.Reply.CatchAll, "@") {
+			bad("reply.catchall", "unmapped = \"catchall\" needs a catchall mailbox address")
+		}
+	default:
+		bad("reply.unmapped", "%q: use \"refuse\" or \"catchall\"", c.Reply.Unmapped)
+	}
+	if c.Reply.OptOutScope != "sender" && c.Reply.OptOutScope != "all" {
+		bad("reply.optout_scope", "%q: use \"sender\" or \"all\"", c.Reply.OptOutScope)
+	}
+	if c.DKIM.KeyFile != "" {
+		if c.DKIM.Domain == "" || c.DKIM.Selector == "" {
+			bad("dkim.key_file", "needs dkim.domain and dkim.selector")
+		}
+		if _, err := os.Stat(c.DKIM.KeyFile); err != nil {
+			bad("dkim.key_file", "%v", err)
+		}
 	}
 	if c.Media.Transcode {
 		for key, prog := range map[string]string{"media.ffmpeg": c.Media.FFmpeg, "media.ffprobe": c.Media.FFprobe} {

@@ -18,6 +18,7 @@ import (
 //	GET  /api/queue/{id}                         one message with its recipients
 //	POST /api/queue/{id}/retry                   make it due now
 //	POST /api/queue/{id}/drop                    give up on it
+//	GET  /api/optouts[?number=+15551234567]      numbers that opted out
 //
 // When token is set every request must carry "Authorization: Bearer
 // <token>".
@@ -66,6 +67,19 @@ func (r *Relay) AdminHandler(token string) http.Handler {
 			return
 		}
 		writeJSON(w, m)
+	})
+	mux.HandleFunc("GET /api/optouts", func(w http.ResponseWriter, req *http.Request) {
+		ro := r.o().Replies
+		if ro == nil || ro.Book == nil {
+			writeJSON(w, []any{})
+			return
+		}
+		list, err := ro.Book.ListOptOuts(req.Context(), req.URL.Query().Get("number"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, list)
 	})
 	mux.HandleFunc("POST /api/queue/{id}/{action}", func(w http.ResponseWriter, req *http.Request) {
 		id := req.PathValue("id")

@@ -290,6 +290,9 @@ func (s *session) isSpecial(local, domain string) bool {
 	if strings.EqualFold(domain, s.r.o().Hostname) {
 		return true
 	}
+	if ro := s.r.o().Replies; ro != nil && ro.Domain != "" && strings.EqualFold(domain, ro.Domain) {
+		return true
+	}
 	for _, d := range s.r.o().Recipients.Domains {
 		if strings.EqualFold(d, domain) {
 			return true

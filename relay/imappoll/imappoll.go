@@ -236,6 +236,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		wg.Go(func() { p.runMailbox(ctx, mb) })
 	}
 	wg.Wait()
+	<-ctx.Done() // also with no mailboxes
 	return ctx.Err()
 }
 
@@ -503,7 +504,13 @@ func (s *syncer) load(ctx context.Context) (*mailboxState, error) {
 	return &st, nil
 }
 
+// save stores st. It is not cut short by the end of ctx (only bounded by
+// saveTimeout): a record that a message was handed over must be written even
+// while the poller is shutting down, or the message would be handed over
+// again after the restart.
 func (s *syncer) save(ctx context.Context, st *mailboxState) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
 	if err := s.p.opts.State.PutKV(ctx, store.IMAPState, s.mb.Name, st); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
@@ -729,6 +736,9 @@ func (s *syncer) sizes(uids []imap.UID) (map[imap.UID]int64, error) {
 }
 
 var errTooLarge = errors.New("message too large")
+
+// saveTimeout bounds one write of the mailbox state.
+const saveTimeout = 30 * time.Second
 
 // fetch returns the whole message uid with BODY.PEEK[] (so it stays
 // unseen); ok is false if it is no longer there. It reads at most
