@@ -357,13 +357,19 @@ func TestDovecot(t *testing.T) {
 		u := d.user("alice")
 		want := seed(t, u, "dv", 3)
 		rec := newRecorder()
-		runPoller(t, dovecotPoller(t, u, openStore(t, t.TempDir()), rec.handle, nil))
+		var wire lockedBuffer
+		runPoller(t, dovecotPoller(t, u, openStore(t, t.TempDir()), rec.handle, func(o *Options) { o.DebugWriter = &wire }))
 		waitFor(t, 10*time.Second, "3 moved", func() bool {
 			return len(u.list(t, "INBOX")) == 0 && len(u.list(t, "Processed")) == 3
 		})
 		checkOnce(t, rec, want)
 		if got := strings.Join(ids(u.list(t, "Processed")), ","); got != strings.Join(want, ",") {
 			t.Errorf("Processed = %v, want %v", got, want)
+		}
+		for _, cmd := range []string{" AUTHENTICATE PLAIN", " UID FETCH 1 (UID BODY.PEEK[])", " UID MOVE 1 ", " IDLE"} {
+			if !strings.Contains(wire.String(), cmd) {
+				t.Errorf("poller transcript lacks %q", cmd)
+			}
 		}
 		// Interval is 30 s: only IDLE can pick this up quickly.
 		time.Sleep(300 * time.Millisecond)

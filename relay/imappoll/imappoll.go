@@ -46,6 +46,15 @@
 // without UIDPLUS it leaves the message flagged \Deleted (it is skipped from
 // then on) and logs that it did. That the COPY was done is recorded, so a
 // retry does not copy twice.
+//
+// # Dovecot after a crash
+//
+// A Dovecot killed in the middle of a MOVE leaves the destination folder's
+// Maildir dotlock (dovecot-uidlist.lock). Dovecot 2.3.19 after a restart
+// holds a MOVE into that folder for about 122 s and then answers NO
+// [SERVERBUG] Timeout while waiting for lock; the next MOVE goes through,
+// the lock then being stale. The poller keeps such a message pending and
+// retries after reconnecting: replies are late, none is lost or repeated.
 package imappoll
 
 import (
@@ -766,7 +775,21 @@ func (s *syncer) fetch(uid imap.UID) (raw []byte, ok bool, err error) {
 					continue
 				}
 				b, rerr := io.ReadAll(io.LimitReader(it.Literal, limit+1))
+				if rerr == nil && int64(len(b)) < it.Literal.Size() {
+					// go-imap reports a connection closed mid-literal as a
+					// plain io.EOF: the body is truncated.
+					rerr = io.ErrUnexpectedEOF
+				}
 				if rerr != nil {
+					// The connection failed mid-literal. Close the client
+					// (which waits for its reader goroutine) before anything
+					// drains the literal: go-imap v2.0.0-beta.8 lets its
+					// decoder read on once the literal reader returned an
+					// error or EOF, and draining the rest of the literal
+					// (FetchMessageData.Next does) would read the same
+					// bufio.Reader concurrently (seen with -race, Dovecot
+					// killed mid-fetch).
+					s.c.Close()
 					return nil, false, fmt.Errorf("uid fetch body: %w", rerr)
 				}
 				if int64(len(b)) > limit {

@@ -9,12 +9,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-sasl"
 
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
@@ -25,9 +27,30 @@ type memServer struct {
 	srv *imapserver.Server
 }
 
+// loginOnly hides AUTH=PLAIN, so clients must use LOGIN.
+type loginOnly struct {
+	imapserver.SessionIMAP4rev2
+	logins *atomic.Int32
+}
+
+func (s loginOnly) AuthenticateMechanisms() []string { return nil }
+func (s loginOnly) Authenticate(string) (sasl.Server, error) {
+	return nil, errors.New("no SASL")
+}
+func (s loginOnly) Login(user, pass string) error {
+	s.logins.Add(1)
+	return s.SessionIMAP4rev2.Login(user, pass)
+}
+
 // newMemServer starts imapmemserver with caps (nil: IMAP4rev2, which
 // implies MOVE and UIDPLUS) and user "alice" with an INBOX.
 func newMemServer(t *testing.T, caps imap.CapSet) *memServer {
+	t.Helper()
+	return newMemServerWith(t, caps, nil)
+}
+
+// newMemServerWith is newMemServer with wrap applied to every session.
+func newMemServerWith(t *testing.T, caps imap.CapSet, wrap func(imapserver.Session) imapserver.Session) *memServer {
 	t.Helper()
 	if caps == nil {
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}
@@ -40,11 +63,15 @@ func newMemServer(t *testing.T, caps imap.CapSet) *memServer {
 	mem.AddUser(u)
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
+			sess := mem.NewSession()
+			if wrap != nil {
+				sess = wrap(sess)
+			}
+			return sess, nil, nil
 		},
 		Caps:         caps,
 		InsecureAuth: true,
-		Logger:       discardLogger{},
+		Logger:       tLogger{t},
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,10 +81,6 @@ func newMemServer(t *testing.T, caps imap.CapSet) *memServer {
 	t.Cleanup(func() { srv.Close() })
 	return &memServer{imapUser: imapUser{addr: ln.Addr().String(), user: "alice", pass: "alice-secret"}, srv: srv}
 }
-
-type discardLogger struct{}
-
-func (discardLogger) Printf(string, ...any) {}
 
 // memPoller makes a Poller on s with fast timings.
 func memPoller(t *testing.T, s *memServer, st store.Store, h Handler, edit func(*Options)) *Poller {
@@ -388,3 +411,43 @@ func TestMemImplicitTLS(t *testing.T) {
 	waitFor(t, 5*time.Second, "moved over TLS", func() bool { return len(s.list(t, "Processed")) == 1 })
 	checkOnce(t, rec, want)
 }
+
+// TestMemLoginFallback: without AUTH=PLAIN the poller uses LOGIN.
+func TestMemLoginFallback(t *testing.T) {
+	var logins atomic.Int32
+	s := newMemServerWith(t, nil, func(sess imapserver.Session) imapserver.Session {
+		return loginOnly{SessionIMAP4rev2: sess.(imapserver.SessionIMAP4rev2), logins: &logins}
+	})
+	want := seed(t, s.imapUser, "login", 1)
+	rec := newRecorder()
+	var wire lockedBuffer
+	runPoller(t, memPoller(t, s, openStore(t, t.TempDir()), rec.handle, func(o *Options) { o.DebugWriter = &wire }))
+	waitFor(t, 5*time.Second, "moved", func() bool { return len(s.list(t, "Processed")) == 1 })
+	checkOnce(t, rec, want)
+	tr := wire.String()
+	if !strings.Contains(tr, " LOGIN ") || strings.Contains(tr, "AUTHENTICATE") {
+		t.Errorf("poller transcript has no LOGIN or has AUTHENTICATE:\n%s", tr)
+	}
+}
+
+// lockedBuffer is a strings.Builder safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+type tLogger struct{ t *testing.T }
+
+func (l tLogger) Printf(format string, args ...any) { l.t.Logf("imapserver: "+format, args...) }
