@@ -25,6 +25,7 @@ import (
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"
+	"github.com/mmsrelay/mmsrelay/relay/imappoll"
 	"github.com/mmsrelay/mmsrelay/relay/replies"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
@@ -168,6 +169,14 @@ func serve(ctx context.Context, cfg *config.Config, logw io.Writer, ready func(s
 	workDone := make(chan struct{})
 	go func() { r.Run(workCtx); close(workDone) }()
 	go purgeLoop(workCtx, st, cfg, log)
+	if len(cfg.IMAP) > 0 {
+		poller, err := imapPoller(cfg, st, log, r)
+		if err != nil {
+			log.Error("imap: not polling", "err", err)
+		} else {
+			go poller.Run(workCtx)
+		}
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -312,6 +321,17 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 		o.Routes = append(o.Routes, rt)
 	}
 	return o, nil
+}
+
+// imapPoller polls the configured mailboxes for handset replies, handing
+// each to the relay's queue before it leaves the mailbox.
+func imapPoller(cfg *config.Config, st store.Store, log *slog.Logger, r *relay.Relay) (*imappoll.Poller, error) {
+	var boxes []imappoll.Mailbox
+	for _, m := range cfg.IMAP {
+		boxes = append(boxes, imappoll.Mailbox{Name: m.Name, Addr: m.Host, TLS: m.TLS, Username: m.Username,
+			Password: m.Password, Folder: m.Folder, Processed: m.Processed, Interval: m.Interval.Duration})
+	}
+	return imappoll.New(imappoll.Options{Mailboxes: boxes, Handler: r.AcceptReply, State: st, Logger: log})
 }
 
 // replyOptions sets up the way back when a reply domain is configured.

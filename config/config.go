@@ -32,6 +32,7 @@ type Config struct {
 	Reply    Reply     `toml:"reply"`
 	Outbound Outbound  `toml:"outbound"`
 	DKIM     DKIM      `toml:"dkim"`
+	IMAP     []IMAP    `toml:"imap"`
 	Media    Media     `toml:"media"`
 	Routes   []Route   `toml:"route"`
 	Profiles []Profile `toml:"profile"`
@@ -122,6 +123,19 @@ type Reply struct {
 	HelpText    string `toml:"help_text"`
 	StopText    string `toml:"stop_text"`
 	StartText   string `toml:"start_text"`
+}
+
+// IMAP is a mailbox the relay polls for handset replies (MM3 mail from a
+// carrier's gateway, or an MMS as application/vnd.wap.mms-message).
+type IMAP struct {
+	Name      string   `toml:"name"`
+	Host      string   `toml:"host"` // host:port
+	TLS       string   `toml:"tls"`  // "tls" (default), "starttls" or "none"
+	Username  string   `toml:"username"`
+	Password  string   `toml:"password"`
+	Folder    string   `toml:"folder"`    // default INBOX
+	Processed string   `toml:"processed"` // folder to move handled mail to; "" = delete
+	Interval  Duration `toml:"interval"`  // polling when the server has no IDLE
 }
 
 // DKIM signs the email the relay writes (replies, bounces).
@@ -312,6 +326,9 @@ func (c *Config) applyDefaults(md *toml.MetaData) {
 	}
 	if len(c.Quotas) == 0 {
 		c.Quotas = nil
+	}
+	if len(c.IMAP) == 0 {
+		c.IMAP = nil
 	}
 	if m.TrustedNetworks == nil {
 		m.TrustedNetworks = []string{"127.0.0.0/8", "::1/128"}
@@ -524,6 +541,25 @@ func (c *Config) validate() []error {
 	}
 	if c.Reply.OptOutScope != "sender" && c.Reply.OptOutScope != "all" {
 		bad("reply.optout_scope", "%q: use \"sender\" or \"all\"", c.Reply.OptOutScope)
+	}
+	for i, m := range c.IMAP {
+		key := fmt.Sprintf("imap[%d]", i)
+		if m.Host == "" {
+			bad(key+".host", "missing")
+		} else {
+			checkAddrs(key+".host", []string{m.Host})
+		}
+		switch m.TLS {
+		case "", "tls", "starttls", "none":
+		default:
+			bad(key+".tls", "%q: use tls, starttls or none", m.TLS)
+		}
+		if m.Username == "" {
+			bad(key+".username", "missing")
+		}
+		if c.Reply.Domain == "" {
+			bad(key, "polling for replies needs reply.domain")
+		}
 	}
 	if c.DKIM.KeyFile != "" {
 		if c.DKIM.Domain == "" || c.DKIM.Selector == "" {

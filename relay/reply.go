@@ -208,3 +208,56 @@ func (r *Relay) forwardRaw(ctx context.Context, ref store.RcptRef, m *store.Mess
 	r.st.MarkDelivered(ctx, ref, "catch-all")
 	r.Kick()
 }
+
+// AcceptReply stores a reply that came from a polled mailbox, as a reply
+// taken over SMTP would be: addressed to the reply address found among its
+// Delivered-To, X-Original-To, To and Cc fields (an unknown address when
+// there is none, which the unmapped policy then handles). A nil error
+// means it is durably queued, and the mailbox may let it go.
+func (r *Relay) AcceptReply(ctx context.Context, raw []byte) error {
+	ro := r.o().Replies
+	if ro == nil || ro.Book == nil {
+		return errors.New("relay: replies are not configured")
+	}
+	addr := replyAddrIn(raw, ro.Domain)
+	if addr == "" {
+		addr = "unknown@" + ro.Domain
+	}
+	_, err := r.st.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: addr}},
+		ReceivedAt: r.o().Now().UTC(), Kind: KindReply}, raw)
+	if err != nil {
+		return err
+	}
+	r.metrics.Inc("mmsrelay_accepted_total", "kind", KindReply)
+	r.Kick()
+	return nil
+}
+
+// replyAddrIn finds the first address at domain in the header block of raw.
+func replyAddrIn(raw []byte, domain string) string {
+	end := len(raw)
+	if i := strings.Index(string(raw[:min(len(raw), 256<<10)]), "\r\n\r\n"); i >= 0 {
+		end = i
+	} else if i := strings.Index(string(raw[:min(len(raw), 256<<10)]), "\n\n"); i >= 0 {
+		end = i
+	}
+	hdr := strings.ReplaceAll(string(raw[:end]), "\r\n", "\n")
+	hdr = strings.ReplaceAll(hdr, "\n\t", " ")
+	hdr = strings.ReplaceAll(hdr, "\n ", " ")
+	lines := strings.Split(hdr, "\n")
+	for _, field := range []string{"delivered-to:", "x-original-to:", "to:", "cc:"} {
+		for _, l := range lines {
+			if !strings.HasPrefix(strings.ToLower(l), field) {
+				continue
+			}
+			for _, a := range strings.FieldsFunc(l[len(field):], func(c rune) bool {
+				return c == ',' || c == ' ' || c == '<' || c == '>' || c == '"' || c == ';'
+			}) {
+				if _, d, ok := strings.Cut(a, "@"); ok && strings.EqualFold(d, domain) {
+					return a
+				}
+			}
+		}
+	}
+	return ""
+}

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 	"github.com/mmsrelay/mmsrelay/mapping"
@@ -16,6 +21,7 @@ import (
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"
+	"github.com/mmsrelay/mmsrelay/relay/imappoll"
 	"github.com/mmsrelay/mmsrelay/relay/replies"
 )
 
@@ -127,5 +133,106 @@ func TestReplyRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	if out, err := r.o().Replies.Book.ListOptOuts(ctx, ""); err != nil || len(out) != 1 || out[0].Number != "+15551234567" {
 		t.Errorf("opt-outs = %+v, %v", out, err)
+	}
+}
+
+func TestReplyAddrIn(t *testing.T) {
+	for raw, want := range map[string]string{
+		"From: 15551234567@mms.att.net\r\nTo: \"Alice\" <r-abc@reply.test>\r\n\r\nhi":           "r-abc@reply.test",
+		"Delivered-To: r-xyz@Reply.Test\nTo: someone@else.example\n\nhi":                        "r-xyz@Reply.Test",
+		"To: a@b.example,\r\n\tr-folded@reply.test\r\nSubject: x\r\n\r\nbody r-body@reply.test": "r-folded@reply.test",
+		"To: a@b.example\r\n\r\nbody mentions r-body@reply.test":                                "",
+	} {
+		if got := replyAddrIn([]byte(raw), "reply.test"); got != want {
+			t.Errorf("replyAddrIn(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestIMAPReply: a carrier's MM3 mail to a reply address, in a mailbox the
+// relay polls over IMAP, reaches the email sender; the mailbox keeps no copy
+// in INBOX once the email is queued.
+func TestIMAPReply(t *testing.T) {
+	mail := startSink(t)
+	r := startRelay(t, func(o *Options) {
+		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
+		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Replies = &ReplyOptions{Book: book, Domain: "reply.test", Region: "US"}
+	})
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(waitFile(t, r.outbox, ".mms", 1)[0])
+	m, err := pdu.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyAddr := m.From.Address.String()
+
+	// An IMAP server (go-imap's, in memory) with the carrier's mail in INBOX.
+	mem := imapmemserver.New()
+	u := imapmemserver.NewUser("relay", "pw")
+	u.Create("INBOX", nil)
+	mem.AddUser(u)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
+		InsecureAuth: true,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := imapclient.DialInsecure(ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("relay", "pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	carrierMail := "From: 15551234567@vzwpix.com\r\nTo: " + replyAddr + "\r\nSubject: \r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: text/plain; charset=us-ascii\r\n\r\nSounds good, see you there\r\n"
+	ac := c.Append("INBOX", int64(len(carrierMail)), nil)
+	ac.Write([]byte(carrierMail))
+	ac.Close()
+	if _, err := ac.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c.Create("Processed", nil).Wait()
+
+	p, err := imappoll.New(imappoll.Options{Mailboxes: []imappoll.Mailbox{{Addr: ln.Addr().String(), TLS: imappoll.TLSNone,
+		Username: "relay", Password: "pw", Processed: "Processed", Interval: 100 * time.Millisecond}},
+		Handler: r.AcceptReply, State: r.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	got := mail.wait(t, 1)[0]
+	e, err := mapping.ParseEmailBytes(got.data, mapping.EmailOptions{})
+	if err != nil || got.rcpts[0] != "alice@example.com" || !strings.Contains(e.Text, "Sounds good") ||
+		len(e.InReplyTo) == 0 || e.InReplyTo[0] != "m1@example.com" {
+		t.Errorf("reply email to %v: %+v (%v)", got.rcpts, e, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sd, err := c.Select("INBOX", nil).Wait()
+		if err == nil && sd.NumMessages == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("INBOX still holds the reply: %+v %v", sd, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
