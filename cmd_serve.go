@@ -273,10 +273,12 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 		Workers: cfg.Queue.Workers, ResponseTimeout: cfg.Queue.ResponseTTL.Duration,
 		Mailer: &deliver.Mailer{HeloName: cfg.Server.Hostname},
 	}
+	mailer := &deliver.Mailer{HeloName: cfg.Server.Hostname, RequireTLS: cfg.Outbound.RequireTLS}
 	if cfg.Outbound.Smarthost != "" {
-		o.Mailer = &deliver.Mailer{HeloName: cfg.Server.Hostname,
-			Smarthost: &deliver.SMTPPeer{Addr: cfg.Outbound.Smarthost, HeloName: cfg.Server.Hostname}}
+		mailer.Smarthost = &deliver.SMTPPeer{Addr: cfg.Outbound.Smarthost, HeloName: cfg.Server.Hostname,
+			TLS: cfg.Outbound.TLS, Username: cfg.Outbound.Username, Password: cfg.Outbound.Password}
 	}
+	o.Mailer = mailer
 	if cfg.SMTP.TLSCert != "" {
 		o.TLSConfig = certs.get
 	}
@@ -348,6 +350,15 @@ func replyOptions(cfg *config.Config, st store.Store) (*relay.ReplyOptions, erro
 	}
 	ro := &relay.ReplyOptions{Book: book, Domain: cfg.Reply.Domain, Region: cfg.MMS.DefaultRegion,
 		Carriers: mapping.DefaultCarrierRules()}
+	if cfg.Reply.CarriersFile != "" {
+		extra, err := os.ReadFile(cfg.Reply.CarriersFile)
+		if err != nil {
+			return nil, fmt.Errorf("reply.carriers_file: %w", err)
+		}
+		if ro.Carriers, err = mapping.LoadCarrierRules(extra); err != nil {
+			return nil, fmt.Errorf("reply.carriers_file: %w", err)
+		}
+	}
 	if cfg.DKIM.KeyFile != "" {
 		pemBytes, err := os.ReadFile(cfg.DKIM.KeyFile)
 		if err != nil {

@@ -30,10 +30,13 @@ func TestRelayOptionsReplies(t *testing.T) {
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
+	carriers := filepath.Join(dir, "carriers.json")
+	os.WriteFile(carriers, []byte(`{"carriers": [{"name": "newtel", "domains": ["mms.newtel.example"], "strip_text": ["^Sent by NewTel$"]}]}`), 0o644)
 	cfg, err := config.Parse(`
 [reply]
 domain = "reply.example.net"
 optout_scope = "all"
+carriers_file = "` + carriers + `"
 [dkim]
 domain = "reply.example.net"
 selector = "s1"
@@ -47,7 +50,10 @@ key_file = "` + keyFile + `"
 		t.Fatal(err)
 	}
 	if o.Replies == nil || o.Replies.Book == nil || o.Replies.Domain != "reply.example.net" || o.Replies.DKIM == nil {
-		t.Errorf("Replies = %+v", o.Replies)
+		t.Fatalf("Replies = %+v", o.Replies)
+	}
+	if got := o.Replies.Carriers.Carrier("15551234567@mms.newtel.example"); got != "newtel" {
+		t.Errorf("carrier from carriers_file = %q, want newtel", got)
 	}
 	o, err = relayOptions(config.Default(), st, log, &certStore{})
 	if err != nil || o.Replies != nil {

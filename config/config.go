@@ -120,9 +120,12 @@ type Reply struct {
 	CatchAll string `toml:"catchall"`
 	// OptOutScope: STOP opts out of the one sender ("sender") or all ("all").
 	OptOutScope string `toml:"optout_scope"`
-	HelpText    string `toml:"help_text"`
-	StopText    string `toml:"stop_text"`
-	StartText   string `toml:"start_text"`
+	// CarriersFile adds or overrides carrier boilerplate rules (JSON, the
+	// form of mapping/carriers.json), merged by carrier name.
+	CarriersFile string `toml:"carriers_file"`
+	HelpText     string `toml:"help_text"`
+	StopText     string `toml:"stop_text"`
+	StartText    string `toml:"start_text"`
 }
 
 // IMAP is a mailbox the relay polls for handset replies (MM3 mail from a
@@ -148,9 +151,16 @@ type DKIM struct {
 // Outbound configures how the relay sends its own email (bounces, DSNs,
 // MM4 answers).
 type Outbound struct {
-	// Smarthost ("host:port") takes all of it over plain SMTP; empty:
-	// straight to each recipient domain's MX hosts.
+	// Smarthost ("host:port") takes all of it; empty: straight to each
+	// recipient domain's MX hosts.
 	Smarthost string `toml:"smarthost"`
+	// TLS to the smarthost: "none" (default), "starttls" or "tls".
+	TLS      string `toml:"tls"`
+	Username string `toml:"username"` // SMTP AUTH to the smarthost
+	Password string `toml:"password"`
+	// RequireTLS makes direct MX delivery insist on STARTTLS with a valid
+	// certificate (default: opportunistic STARTTLS, as MTAs do).
+	RequireTLS bool `toml:"require_tls"`
 }
 
 // Media configures the transcoding of audio and video (to AMR-NB or
@@ -462,6 +472,14 @@ func (c *Config) validate() []error {
 	checkAddrs("smtp.listen", c.SMTP.Listen)
 	checkAddrs("smtp.submission_listen", c.SMTP.SubmissionListen)
 	checkAddrs("admin.listen", []string{c.Admin.Listen})
+	switch c.Outbound.TLS {
+	case "", "none", "starttls", "tls":
+	default:
+		bad("outbound.tls", "%q: use none, starttls or tls", c.Outbound.TLS)
+	}
+	if c.Outbound.Username != "" && c.Outbound.Smarthost == "" {
+		bad("outbound.username", "goes with outbound.smarthost")
+	}
 	if c.Outbound.Smarthost != "" {
 		checkAddrs("outbound.smarthost", []string{c.Outbound.Smarthost})
 	}
@@ -559,6 +577,11 @@ func (c *Config) validate() []error {
 		}
 		if c.Reply.Domain == "" {
 			bad(key, "polling for replies needs reply.domain")
+		}
+	}
+	if c.Reply.CarriersFile != "" {
+		if _, err := os.Stat(c.Reply.CarriersFile); err != nil {
+			bad("reply.carriers_file", "%v", err)
 		}
 	}
 	if c.DKIM.KeyFile != "" {

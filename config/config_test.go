@@ -146,3 +146,19 @@ func TestMediaTranscode(t *testing.T) {
 		t.Errorf("[media] = %+v", c.Media)
 	}
 }
+
+func TestOutboundAndCarriers(t *testing.T) {
+	c, err := Parse("[outbound]\nsmarthost = \"127.0.0.1:587\"\ntls = \"starttls\"\nusername = \"u\"\npassword = \"p\"\n")
+	if err != nil || c.Outbound.TLS != "starttls" || c.Outbound.Username != "u" {
+		t.Errorf("outbound = %+v, %v", c.Outbound, err)
+	}
+	for _, bad := range []string{
+		"[outbound]\ntls = \"ssl\"\n",
+		"[outbound]\nusername = \"u\"\n",
+		"[reply]\ndomain = \"r.example\"\ncarriers_file = \"/nonexistent/carriers.json\"\n",
+	} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted it", bad)
+		}
+	}
+}
