@@ -341,7 +341,7 @@ func replyOptions(cfg *config.Config, st store.Store) (*relay.ReplyOptions, erro
 	if cfg.Reply.Domain == "" {
 		return nil, nil
 	}
-	book, err := replies.New(st, replies.Options{ReplyDomain: cfg.Reply.Domain, From: cfg.Reply.From,
+	book, err := replies.New(st, replies.Options{ReplyDomain: cfg.Reply.Domain, From: cfg.Reply.From, DomainFrom: cfg.Reply.FromByDomain,
 		MMSDomain: cfg.MMS.Domains[0], TokenTTL: cfg.Reply.TokenTTL.Duration, WrongNumber: cfg.Reply.WrongNumber,
 		Unmapped: cfg.Reply.Unmapped, CatchAll: cfg.Reply.CatchAll, OptOutScope: cfg.Reply.OptOutScope,
 		HelpText: cfg.Reply.HelpText, StopText: cfg.Reply.StopText, StartText: cfg.Reply.StartText})

@@ -108,9 +108,12 @@ type Records struct {
 
 // Reply configures the way back (phone → email).
 type Reply struct {
-	Domain   string   `toml:"domain"`
-	From     string   `toml:"from"` // "masked" or "direct"
-	TokenTTL Duration `toml:"token_ttl"`
+	Domain string `toml:"domain"`
+	From   string `toml:"from"` // "masked" or "direct"
+	// FromByDomain overrides From for single MMS domains:
+	// { "mms.example.net" = "direct" }.
+	FromByDomain map[string]string `toml:"from_by_domain"`
+	TokenTTL     Duration          `toml:"token_ttl"`
 	// WrongNumber is what a reply from a number outside the conversation
 	// gets: "refuse" or "quarantine".
 	WrongNumber string `toml:"wrong_number"`
@@ -544,6 +547,14 @@ func (c *Config) validate() []error {
 	}
 	if c.Reply.From == "masked" && c.Reply.Domain == "" {
 		bad("reply.from", "masked needs reply.domain")
+	}
+	for d, mode := range c.Reply.FromByDomain {
+		if mode != "masked" && mode != "direct" {
+			bad("reply.from_by_domain", "%s = %q: use \"masked\" or \"direct\"", d, mode)
+		}
+		if mode == "masked" && c.Reply.Domain == "" {
+			bad("reply.from_by_domain", "%s = \"masked\" needs reply.domain", d)
+		}
 	}
 	if c.Reply.WrongNumber != "refuse" && c.Reply.WrongNumber != "quarantine" {
 		bad("reply.wrong_number", "%q: use \"refuse\" or \"quarantine\"", c.Reply.WrongNumber)

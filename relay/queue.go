@@ -181,6 +181,8 @@ type group struct {
 	bcc   bool
 	// budget is the size limit for a retry after a "too large" answer.
 	budget int
+	// domain is the MMS domain the numbers were addressed at.
+	domain string
 }
 
 func (r *Relay) processMMS(ctx context.Context, j store.Job) {
@@ -262,13 +264,14 @@ func (r *Relay) processMMS(ctx context.Context, j store.Job) {
 		if strings.HasPrefix(rs.LastError, tooLargePrefix) && rs.Attempt.Size > 0 {
 			budget = int(rs.Attempt.Size) * 7 / 10
 		}
-		k := route.Name + "|" + rs.Attempt.TransactionID + "|" + fmt.Sprint(budget)
+		k := route.Name + "|" + rs.Attempt.TransactionID + "|" + fmt.Sprint(budget) + "|" + strings.ToLower(rc.Domain)
 		if bcc || r.o().GroupMode == "individual" {
 			k += "|" + rc.E164
 		}
 		g := byKey[k]
 		if g == nil {
-			g = &group{route: route, tid: rs.Attempt.TransactionID, mid: rs.Attempt.MessageID, bcc: bcc, budget: budget}
+			g = &group{route: route, tid: rs.Attempt.TransactionID, mid: rs.Attempt.MessageID, bcc: bcc, budget: budget,
+				domain: strings.ToLower(rc.Domain)}
 			byKey[k] = g
 			groups = append(groups, g)
 		}
@@ -308,8 +311,8 @@ func (r *Relay) maskedFrom(ctx context.Context, m *store.Message, e *mapping.Ema
 	if sender == "" {
 		return "", nil
 	}
-	t := replies.Thread{Sender: sender, MessageID: e.MessageID, Subject: e.Subject, Time: e.Date}
-	if len(r.o().Recipients.Domains) > 0 {
+	t := replies.Thread{Sender: sender, MessageID: e.MessageID, Subject: e.Subject, Time: e.Date, MMSDomain: g.domain}
+	if t.MMSDomain == "" && len(r.o().Recipients.Domains) > 0 {
 		t.MMSDomain = r.o().Recipients.Domains[0]
 	}
 	for _, rc := range g.rcpts {

@@ -236,3 +236,38 @@ func TestIMAPReply(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestFromByDomain: one MMS domain masks the sender, another sends from
+// the sender's own address.
+func TestFromByDomain(t *testing.T) {
+	r := startRelay(t, func(o *Options) {
+		o.Recipients.Domains = []string{"mms.test", "direct.test"}
+		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test",
+			DomainFrom: map[string]string{"direct.test": replies.FromDirect}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Replies = &ReplyOptions{Book: book, Domain: "reply.test", Region: "US"}
+	})
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@direct.test"}, simpleMail); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(waitFile(t, r.outbox, ".mms", 1)[0])
+	m, err := pdu.Decode(b)
+	if err != nil || m.From.Address.String() != "Alice <alice@example.com>" {
+		t.Errorf("From at direct.test = %q, %v", m.From.Address.String(), err)
+	}
+	if err := send(t, r.addr, "alice@example.com", []string{"+15557654321@mms.test"}, strings.Replace(simpleMail, "m1@", "m9@", 1)); err != nil {
+		t.Fatal(err)
+	}
+	masked := false
+	for _, f := range waitFile(t, r.outbox, ".mms", 2) {
+		b, _ := os.ReadFile(f)
+		if m, err := pdu.Decode(b); err == nil && strings.HasSuffix(m.From.Address.String(), "@reply.test") {
+			masked = true
+		}
+	}
+	if !masked {
+		t.Error("no masked From at mms.test")
+	}
+}
