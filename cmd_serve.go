@@ -279,6 +279,11 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 			TLS: cfg.Outbound.TLS, Username: cfg.Outbound.Username, Password: cfg.Outbound.Password}
 	}
 	o.Mailer = mailer
+	if len(cfg.Outbound.IMAPDomains) > 0 {
+		o.Mailer = &deliver.Split{Mailer: mailer, IMAP: &deliver.IMAPAppender{Addr: cfg.Outbound.IMAPHost,
+			TLS: cfg.Outbound.IMAPTLS, Login: cfg.Outbound.IMAPLogin, Password: cfg.Outbound.IMAPPassword,
+			Folder: cfg.Outbound.IMAPFolder, Domains: cfg.Outbound.IMAPDomains}}
+	}
 	if cfg.SMTP.TLSCert != "" {
 		o.TLSConfig = certs.get
 	}

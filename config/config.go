@@ -164,6 +164,14 @@ type Outbound struct {
 	// RequireTLS makes direct MX delivery insist on STARTTLS with a valid
 	// certificate (default: opportunistic STARTTLS, as MTAs do).
 	RequireTLS bool `toml:"require_tls"`
+	// IMAP delivery for the domains an ISP hosts: the email is appended
+	// straight into the recipient's mailbox instead of sent over SMTP.
+	IMAPDomains  []string `toml:"imap_domains"`
+	IMAPHost     string   `toml:"imap_host"`     // host:port
+	IMAPTLS      string   `toml:"imap_tls"`      // "tls" (default), "starttls", "none"
+	IMAPLogin    string   `toml:"imap_login"`    // %a address, %l local part, %d domain; e.g. "%a*mmsrelay"
+	IMAPPassword string   `toml:"imap_password"` // e.g. a Dovecot master user's password
+	IMAPFolder   string   `toml:"imap_folder"`   // default INBOX
 }
 
 // Media configures the transcoding of audio and video (to AMR-NB or
@@ -479,6 +487,21 @@ func (c *Config) validate() []error {
 	case "", "none", "starttls", "tls":
 	default:
 		bad("outbound.tls", "%q: use none, starttls or tls", c.Outbound.TLS)
+	}
+	if len(c.Outbound.IMAPDomains) > 0 {
+		if c.Outbound.IMAPHost == "" {
+			bad("outbound.imap_host", "missing: imap_domains are delivered by IMAP APPEND")
+		} else {
+			checkAddrs("outbound.imap_host", []string{c.Outbound.IMAPHost})
+		}
+		switch c.Outbound.IMAPTLS {
+		case "", "tls", "starttls", "none":
+		default:
+			bad("outbound.imap_tls", "%q: use tls, starttls or none", c.Outbound.IMAPTLS)
+		}
+	}
+	if len(c.Outbound.IMAPDomains) == 0 {
+		c.Outbound.IMAPDomains = nil
 	}
 	if c.Outbound.Username != "" && c.Outbound.Smarthost == "" {
 		bad("outbound.username", "goes with outbound.smarthost")

@@ -162,3 +162,13 @@ func TestOutboundAndCarriers(t *testing.T) {
 		}
 	}
 }
+
+func TestOutboundIMAP(t *testing.T) {
+	c, err := Parse("[outbound]\nimap_domains = [\"example.net\"]\nimap_host = \"127.0.0.1:993\"\nimap_login = \"%a*m\"\n")
+	if err != nil || c.Outbound.IMAPHost != "127.0.0.1:993" || len(c.Outbound.IMAPDomains) != 1 {
+		t.Errorf("outbound imap = %+v, %v", c.Outbound, err)
+	}
+	if _, err := Parse("[outbound]\nimap_domains = [\"example.net\"]\n"); err == nil || !strings.Contains(err.Error(), "outbound.imap_host") {
+		t.Errorf("imap_domains without imap_host: %v", err)
+	}
+}
