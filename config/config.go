@@ -144,7 +144,7 @@ type IMAP struct {
 	Interval  Duration `toml:"interval"`  // polling when the server has no IDLE
 }
 
-// DKIM signs the email the relay writes (replies, bounces).
+// DKIM signs the replies the relay writes (From: +1…@the reply domain).
 type DKIM struct {
 	Domain   string `toml:"domain"`
 	Selector string `toml:"selector"`
