@@ -55,10 +55,16 @@ import (
 // m-send-req (SMIL + one 200 KiB JPEG, no text), a retrieve-conf with a
 // subject, two texts and two images, and a Sony Ericsson m-send-req with
 // GIF, text, MIDI and a SMIL that comes last.
-var e2eCorpus = []string{
-	"python-messaging/iPhone.mms",
-	"mms-engine/test_retrieve__Success1__m-retrieve.conf",
-	"python-messaging/SonyEricssonT310-R201.mms",
+// media and text say what the PDU holds, so that a decoder that reads
+// less cannot make the checks below pass vacuously.
+var e2eCorpus = []struct {
+	file  string
+	media int    // parts neither text nor SMIL
+	text  string // the text parts in SMIL order, whitespace collapsed
+}{
+	{"python-messaging/iPhone.mms", 1, ""},
+	{"mms-engine/test_retrieve__Success1__m-retrieve.conf", 2, "Вид с крыши Дворцовый мост"},
+	{"python-messaging/SonyEricssonT310-R201.mms", 2, "Hej hopp"},
 }
 
 func TestReplyEndToEnd(t *testing.T) {
@@ -137,7 +143,8 @@ func TestReplyEndToEnd(t *testing.T) {
 
 	nMail := 0
 	var processed []string // Message-IDs of the MM3 mails moved so far
-	for i, name := range e2eCorpus {
+	for i, c := range e2eCorpus {
+		name := c.file
 		raw, err := os.ReadFile(filepath.Join(corpus, name))
 		if err != nil {
 			t.Fatal(err)
@@ -147,6 +154,9 @@ func TestReplyEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		want := e2eExpect(m)
+		if len(want.media) != c.media || want.text != c.text {
+			t.Fatalf("%s decodes to media %v, text %q; want %d media parts and text %q", name, want.media, want.text, c.media, c.text)
+		}
 
 		t.Run(filepath.Base(name)+"/MM4", func(t *testing.T) {
 			var buf bytes.Buffer
@@ -279,7 +289,11 @@ func e2eCheckReply(t *testing.T, got sinkMail, want e2eWant, txt string) {
 			return []string{txt}, nil
 		}})
 	if err != nil || len(v) != 1 || v[0].Err != nil || v[0].Domain != "reply.test" {
-		t.Errorf("DKIM verification: %v %+v", err, v)
+		var res []string
+		for _, x := range v {
+			res = append(res, fmt.Sprintf("d=%s: %v", x.Domain, x.Err))
+		}
+		t.Errorf("DKIM verification: %v, %d signatures %v; want one valid for reply.test", err, len(v), res)
 	}
 	if t.Failed() {
 		t.Logf("the email:\n%s", e2eHead(got.data))
@@ -571,4 +585,3 @@ func e2eGreeted(addr string) bool {
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return err == nil && strings.HasPrefix(line, "* OK")
 }
-
