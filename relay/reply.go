@@ -82,12 +82,7 @@ func (r *Relay) processReply(ctx context.Context, j store.Job) {
 	}
 	var mms *mapping.MMS
 	if mm, err := mm4.Parse(raw); err == nil && mm.IsType(mm4.ForwardReq) {
-		mms, err = mapping.MMSFromMM4(mm)
-		if err == nil && mm.AckRequest {
-			if err := r.answerMM4(ctx, mm, mm4.ForwardRes, "Ok"); err != nil {
-				log.Error("answering the MM4_forward.REQ", "err", err)
-			}
-		}
+		mms, err = mapping.MMSFromMM4(mm) // its .RES went out when it was taken
 	} else {
 		mms, err = mapping.MMSFromEmailRules(raw, ro.Carriers)
 	}
@@ -207,6 +202,19 @@ func (r *Relay) forwardRaw(ctx context.Context, ref store.RcptRef, m *store.Mess
 	}
 	r.st.MarkDelivered(ctx, ref, "catch-all")
 	r.Kick()
+}
+
+// ackReply answers a reply that came as an MM4_forward.REQ asking for an
+// MM4_forward.RES, once the reply is stored: once per reply, whatever
+// happens to it later.
+func (r *Relay) ackReply(ctx context.Context, raw []byte) {
+	mm, err := mm4.Parse(raw)
+	if err != nil || !mm.IsType(mm4.ForwardReq) || !mm.AckRequest {
+		return
+	}
+	if err := r.answerMM4(ctx, mm, mm4.ForwardRes, "Ok"); err != nil {
+		r.log.Error("answering the MM4_forward.REQ", "err", err)
+	}
 }
 
 // AcceptReply stores a reply that came from a polled mailbox, as a reply

@@ -377,6 +377,9 @@ func (s *session) Data(r io.Reader) error {
 		s.r.log.Error("storing a message", "err", err, "remote", s.remote.String())
 		return s.reject("store", errStore)
 	}
+	if kind == KindReply {
+		s.r.ackReply(ctx, buf.Bytes())
+	}
 	s.r.metrics.Inc("mmsrelay_accepted_total", "kind", kind)
 	s.r.metrics.Observe("mmsrelay_accept_seconds", time.Since(start).Seconds())
 	s.r.log.Info("accepted", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "size", buf.Len(), "remote", s.remote.String())
