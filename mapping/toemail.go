@@ -92,7 +92,19 @@ func MMSFromMM4(m *mm4.Message) (*MMS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mapping: reading the MM4 body: %w", err)
 	}
-	out.Parts = parts
+	// A binary PDU carried as a part stands for its own parts.
+	for _, p := range parts {
+		if strings.EqualFold(p.ContentType.Type, "application/vnd.wap.mms-message") {
+			if inner, err := (pdu.Decoder{}).Decode(p.Body); err == nil {
+				if out.Subject == "" {
+					out.Subject = inner.Subject.String()
+				}
+				out.Parts = append(out.Parts, MMSFromPDU(inner).Parts...)
+				continue
+			}
+		}
+		out.Parts = append(out.Parts, p)
+	}
 	return out, nil
 }
 

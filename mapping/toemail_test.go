@@ -335,3 +335,31 @@ func TestMMSFromEmailEmbeddedPDU(t *testing.T) {
 		t.Errorf("MMSFromEmail(not an email) = %v, want ErrNotEmail", err)
 	}
 }
+
+// TestMMSFromMM4EmbeddedPDU: an MM4_forward.REQ whose content is a binary
+// PDU (application/vnd.wap.mms-message) gives the PDU's parts.
+func TestMMSFromMM4EmbeddedPDU(t *testing.T) {
+	inner := &pdu.Message{Type: pdu.TypeSendReq, TransactionID: "t", Version: pdu.Version12, From: &pdu.From{Insert: true},
+		To: []pdu.EncodedString{pdu.Str("+15557654321/TYPE=PLMN")}, Subject: pdu.Str("inside"),
+		ContentType: pdu.ContentType{Type: "application/vnd.wap.multipart.mixed"},
+		Parts: []pdu.Part{{ContentType: pdu.ContentType{Type: "text/plain", Params: []pdu.Param{{Name: "charset", Value: "utf-8"}}}, Body: []byte("from the PDU")},
+			{ContentType: pdu.ContentType{Type: "image/gif"}, ContentLocation: "a.gif", Body: []byte("GIF89a...")}}}
+	b, err := inner.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := mm4.WriteForward(&buf, &mm4.Forward{TransactionID: "x", MessageID: "y", From: "+15551234567/TYPE=PLMN",
+		To: []string{"r-abc@reply.test"}, ContentType: pdu.ContentType{Type: "application/vnd.wap.multipart.mixed"},
+		Parts: []pdu.Part{{ContentType: pdu.ContentType{Type: "application/vnd.wap.mms-message"}, Body: b}}}); err != nil {
+		t.Fatal(err)
+	}
+	mm, err := mm4.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := MMSFromMM4(mm)
+	if err != nil || len(m.Parts) != 2 || m.Subject != "inside" || string(m.Parts[0].Body) != "from the PDU" || m.Parts[1].ContentType.Type != "image/gif" {
+		t.Errorf("MMSFromMM4 = %+v, %v", m, err)
+	}
+}
