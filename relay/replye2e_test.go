@@ -14,7 +14,6 @@ package relay
 // the test skips, or fails when MMSRELAY_REQUIRE_TOOLS=1.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -22,17 +21,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/mail"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +35,7 @@ import (
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
 	"github.com/mmsrelay/mmsrelay/adapt"
+	"github.com/mmsrelay/mmsrelay/internal/dovecottest"
 	"github.com/mmsrelay/mmsrelay/internal/testcorpus"
 	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/dkim"
@@ -70,8 +65,8 @@ var e2eCorpus = []struct {
 func TestReplyEndToEnd(t *testing.T) {
 	start := time.Now()
 	corpus := testcorpus.Dir(t, "pdu")
-	dv := e2eStartDovecot(t, "relay")
-	imapUser := e2eIMAPUser{addr: dv.addr(), user: "relay", pass: "relay-secret"}
+	dv := dovecottest.Start(t, dovecottest.Options{Users: []string{"relay"}})
+	imapUser := e2eIMAPUser{addr: dv.Addr(), user: "relay", pass: dovecottest.Password("relay")}
 
 	peer := startSink(t)
 	mail := startSink(t)
@@ -411,177 +406,4 @@ func (u e2eIMAPUser) messageIDs(t *testing.T, folder string) []string {
 	}
 	c.Logout().Wait()
 	return ids
-}
-
-// e2eDovecot is one throwaway Dovecot instance.
-type e2eDovecot struct {
-	t    *testing.T
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (d *e2eDovecot) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(d.port)) }
-
-// e2eNeedDovecot returns the dovecot binary, or skips (fails with
-// MMSRELAY_REQUIRE_TOOLS=1) when it, root or the dovecot user is missing.
-func e2eNeedDovecot(t *testing.T) string {
-	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		if os.Getenv("MMSRELAY_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s (MMSRELAY_REQUIRE_TOOLS=1): install dovecot-imapd and run as root", why)
-		}
-		t.Skipf("%s: skipping the end-to-end reply test, which needs a real Dovecot "+
-			"(apt-get install dovecot-imapd, run as root; MMSRELAY_REQUIRE_TOOLS=1 makes this fatal)", why)
-	}
-	bin, err := exec.LookPath("dovecot")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/dovecot"); serr != nil {
-			missing("dovecot is not installed")
-		}
-		bin = "/usr/sbin/dovecot"
-	}
-	if os.Geteuid() != 0 {
-		missing("not root")
-	}
-	if _, err := user.Lookup("dovecot"); err != nil {
-		missing("no dovecot user")
-	}
-	return bin
-}
-
-// e2eStartDovecot configures and starts Dovecot on a free loopback port
-// with users whose password is "<name>-secret", no TLS. It is stopped
-// (SIGTERM, up to 10 s, then SIGKILL of the group) and its directory
-// removed at cleanup.
-func e2eStartDovecot(t *testing.T, users ...string) *e2eDovecot {
-	t.Helper()
-	bin := e2eNeedDovecot(t)
-	dir, err := os.MkdirTemp("", "dvc") // short: sockets live under it
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil { // the dovecot user must traverse it
-		t.Fatal(err)
-	}
-	dv, err := user.Lookup("dovecot")
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(dv.Uid)
-	gid, _ := strconv.Atoi(dv.Gid)
-	mailDir := filepath.Join(dir, "mail")
-	if err := os.Mkdir(mailDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(mailDir, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	var pw strings.Builder
-	for _, u := range users {
-		fmt.Fprintf(&pw, "%s:{PLAIN}%s-secret::::::\n", u, u)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users"), []byte(pw.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &e2eDovecot{t: t, dir: dir, port: l.Addr().(*net.TCPAddr).Port}
-	l.Close()
-	conf := fmt.Sprintf(`instance_name = dovecot-e2e-%[2]d
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_internal_user = dovecot
-default_login_user = dovenull
-first_valid_uid = 1
-mail_location = maildir:%[1]s/mail/%%n
-passdb {
-  driver = passwd-file
-  args = %[1]s/users
-}
-userdb {
-  driver = static
-  args = uid=dovecot gid=dovecot home=%[1]s/mail/%%n
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = %[2]d
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-`, dir, d.port)
-	confFile := filepath.Join(dir, "dovecot.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-F", "-c", confFile)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var out e2eLockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dovecot: %v", err)
-	}
-	d.cmd, d.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); close(d.done) }()
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Logf("dovecot.log:\n%s", log)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !e2eGreeted(d.addr()) {
-		select {
-		case <-d.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Fatalf("dovecot exited at start: %v\n%s\n%s", cmd.ProcessState, out.String(), log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("dovecot not ready after 10 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return d
-}
-
-// stop sends SIGTERM to the master and waits up to 10 s, then SIGKILLs
-// the process group; children share it, so none is left behind.
-func (d *e2eDovecot) stop() {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(10 * time.Second):
-		d.t.Errorf("dovecot did not stop 10 s after SIGTERM; killing it")
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-d.done
-	}
-	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-}
-
-// e2eGreeted reports whether addr answers with "* OK".
-func e2eGreeted(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "* OK")
 }

@@ -9,7 +9,6 @@ package imappoll
 // them they skip, or fail when MMSRELAY_REQUIRE_TOOLS=1.
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,278 +18,46 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"math/big"
 	"net"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/mmsrelay/mmsrelay/internal/dovecottest"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 
-// dovecot is one throwaway Dovecot instance.
+// dovecot is a throwaway Dovecot instance (internal/dovecottest) with the
+// certificate it was started with, for the clients to trust.
 type dovecot struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	port int
+	*dovecottest.Server
 	cert []byte // PEM, when started with TLS
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
 }
 
-// needDovecot returns the dovecot binary or skips (fails with
-// MMSRELAY_REQUIRE_TOOLS=1) when it or root is missing.
-func needDovecot(t *testing.T) string {
-	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		if os.Getenv("MMSRELAY_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s (MMSRELAY_REQUIRE_TOOLS=1): install dovecot-imapd and run as root", why)
-		}
-		t.Skipf("%s: skipping the Dovecot test (apt-get install dovecot-imapd, run as root; MMSRELAY_REQUIRE_TOOLS=1 makes this fatal)", why)
-	}
-	bin, err := exec.LookPath("dovecot")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/dovecot"); serr != nil {
-			missing("dovecot is not installed")
-		}
-		bin = "/usr/sbin/dovecot"
-	}
-	if os.Geteuid() != 0 {
-		missing("not root")
-	}
-	if _, err := user.Lookup("dovecot"); err != nil {
-		missing("no dovecot user")
-	}
-	return bin
-}
-
-// startDovecot configures and starts Dovecot with users (password
-// "<name>-secret"); withTLS adds a self-signed cert for STARTTLS.
+// startDovecot starts Dovecot with users (password "<name>-secret");
+// withTLS adds a self-signed cert for STARTTLS.
 func startDovecot(t *testing.T, withTLS bool, users ...string) *dovecot {
 	t.Helper()
-	bin := needDovecot(t)
-	dir, err := os.MkdirTemp("", "dvc") // short: sockets live under it
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dv, err := user.Lookup("dovecot")
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(dv.Uid)
-	gid, _ := strconv.Atoi(dv.Gid)
-	mailDir := filepath.Join(dir, "mail")
-	if err := os.Mkdir(mailDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(mailDir, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	var pw strings.Builder
-	for _, u := range users {
-		fmt.Fprintf(&pw, "%s:{PLAIN}%s-secret::::::\n", u, u)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users"), []byte(pw.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := &dovecot{t: t, bin: bin, dir: dir, port: freePort(t)}
-	ssl := "ssl = no"
+	d := &dovecot{}
+	opts := dovecottest.Options{Users: users}
 	if withTLS {
-		certPEM, keyPEM := selfSigned(t)
-		d.cert = certPEM
-		certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-		if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ssl = fmt.Sprintf("ssl = yes\nssl_cert = <%s\nssl_key = <%s", certFile, keyFile)
+		d.cert, opts.KeyPEM = selfSigned(t)
+		opts.CertPEM = d.cert
 	}
-	conf := fmt.Sprintf(`instance_name = dovecot-test-%[2]d
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-%[3]s
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_internal_user = dovecot
-default_login_user = dovenull
-first_valid_uid = 1
-mail_location = maildir:%[1]s/mail/%%n
-passdb {
-  driver = passwd-file
-  args = %[1]s/users
-}
-userdb {
-  driver = static
-  args = uid=dovecot gid=dovecot home=%[1]s/mail/%%n
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = %[2]d
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-`, dir, d.port, ssl)
-	if err := os.WriteFile(d.conf(), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Logf("dovecot.log:\n%s", log)
-		}
-	})
-	d.start()
+	d.Server = dovecottest.Start(t, opts)
 	return d
 }
 
-func (d *dovecot) conf() string { return filepath.Join(d.dir, "dovecot.conf") }
-func (d *dovecot) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(d.port)) }
+func (d *dovecot) addr() string { return d.Addr() }
 
 func (d *dovecot) user(name string) imapUser {
-	return imapUser{addr: d.addr(), user: name, pass: name + "-secret"}
-}
-
-// start runs "dovecot -F" in its own process group and waits for "* OK";
-// it fails the test if that does not work.
-func (d *dovecot) start() {
-	d.t.Helper()
-	if err := d.tryStart(); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
-// tryStart is start for any goroutine.
-func (d *dovecot) tryStart() error {
-	if err := d.removeStaleLocks(); err != nil {
-		return err
-	}
-	cmd := exec.Command(d.bin, "-F", "-c", d.conf())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start dovecot: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	d.mu.Lock()
-	d.cmd, d.done = cmd, done
-	d.mu.Unlock()
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-done:
-			log, _ := os.ReadFile(filepath.Join(d.dir, "dovecot.log"))
-			return fmt.Errorf("dovecot exited at start: %v\n%s\n%s", cmd.ProcessState, out.String(), log)
-		default:
-		}
-		if greeted(d.addr()) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			d.kill()
-			return errors.New("dovecot not ready after 10 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// removeStaleLocks removes the Maildir dotlocks (dovecot-uidlist.lock) a
-// killed instance left behind. Found here: after a SIGKILL in the middle of
-// a MOVE, the lock on the destination folder's uidlist stays, and the next
-// instance's MOVE, COPY or APPEND into that folder waits until the dotlock
-// counts as stale (Dovecot's maildir uidlist stale timeout is 2 minutes,
-// not configurable). The poller only waits (no loss, no duplicate), but the
-// test would wait too; a real restart after a crash should do the same
-// cleanup while Dovecot is down.
-func (d *dovecot) removeStaleLocks() error {
-	return filepath.WalkDir(filepath.Join(d.dir, "mail"), func(path string, e os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !e.IsDir() && e.Name() == "dovecot-uidlist.lock" {
-			d.t.Logf("removing stale lock %s left by the killed instance", path)
-			return os.Remove(path)
-		}
-		return nil
-	})
-}
-
-// greeted reports whether addr answers with "* OK".
-func greeted(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "* OK")
-}
-
-// stop sends SIGTERM to the master and waits up to 10 s, then SIGKILLs the
-// process group.
-func (d *dovecot) stop() {
-	d.mu.Lock()
-	cmd, done := d.cmd, d.done
-	d.cmd = nil
-	d.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		d.t.Errorf("dovecot did not stop 10 s after SIGTERM; killing it")
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	// Children (imap, auth, …) share the group; make sure none is left.
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-}
-
-// kill SIGKILLs the whole instance at once, as a crash would.
-func (d *dovecot) kill() {
-	d.mu.Lock()
-	cmd, done := d.cmd, d.done
-	d.cmd = nil
-	d.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
+	return imapUser{addr: d.Addr(), user: name, pass: dovecottest.Password(name)}
 }
 
 // selfSigned returns a P-256 certificate for 127.0.0.1 and localhost and
@@ -511,7 +278,7 @@ func TestDovecotRestartMidRun(t *testing.T) {
 	restart := func(delay time.Duration) {
 		restarting.Go(func() {
 			time.Sleep(delay)
-			if err := d.tryStart(); err != nil {
+			if err := d.TryStart(); err != nil {
 				t.Error(err)
 			}
 			restarts.Done()
@@ -536,7 +303,7 @@ func TestDovecotRestartMidRun(t *testing.T) {
 			mu.Unlock()
 			if fire {
 				t.Logf("killing dovecot mid-fetch after %d bytes", total)
-				d.kill()
+				d.Kill()
 				restart(300 * time.Millisecond)
 			}
 		}}, nil
@@ -547,13 +314,13 @@ func TestDovecotRestartMidRun(t *testing.T) {
 		case 5:
 			// Before the handler returns, so the move meets a dead server.
 			t.Logf("killing dovecot between hand-over and move of %s", id)
-			d.kill()
+			d.Kill()
 			restart(300 * time.Millisecond)
 		case 7:
 			restarting.Go(func() {
 				time.Sleep(2 * time.Millisecond)
 				t.Logf("killing dovecot just after the hand-over of %s", id)
-				d.kill()
+				d.Kill()
 				restart(300 * time.Millisecond)
 			})
 		}

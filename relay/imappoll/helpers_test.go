@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -245,17 +244,6 @@ func checkOnce(t *testing.T, rec *recorder, want []string) {
 	if len(got) != len(want) {
 		t.Errorf("handed over %v, want exactly %v", got, want)
 	}
-}
-
-// freePort returns a free loopback TCP port.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func msgIDs(prefix string, n int) []string {
