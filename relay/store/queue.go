@@ -357,9 +357,14 @@ func (s *Bolt) MarkDelivered(ctx context.Context, ref RcptRef, peerID string) er
 
 // MarkDeferred implements Store.MarkDeferred.
 func (s *Bolt) MarkDeferred(ctx context.Context, ref RcptRef, next time.Time, reason string) error {
-	return s.finish(ctx, "mark deferred", ref, func(r *Rcpt) error {
-		if r.Status != Delivering {
-			return fmt.Errorf("%w: recipient is %s, not claimed", ErrInvalid, r.Status)
+	return s.deferFrom(ctx, "mark deferred", ref, Delivering, next, reason)
+}
+
+// deferFrom makes a recipient in state from Deferred, due at next.
+func (s *Bolt) deferFrom(ctx context.Context, what string, ref RcptRef, from Status, next time.Time, reason string) error {
+	return s.finish(ctx, what, ref, func(r *Rcpt) error {
+		if r.Status != from {
+			return fmt.Errorf("%w: recipient is %s, not %s", ErrInvalid, r.Status, from)
 		}
 		r.Status = Deferred
 		r.NextAttempt = next
@@ -383,15 +388,7 @@ func (s *Bolt) MarkFailed(ctx context.Context, ref RcptRef, reason string) error
 
 // Requeue implements Store.Requeue.
 func (s *Bolt) Requeue(ctx context.Context, ref RcptRef, next time.Time, reason string) error {
-	return s.finish(ctx, "requeue", ref, func(r *Rcpt) error {
-		if r.Status != Delivered {
-			return fmt.Errorf("%w: recipient is %s, not delivered", ErrInvalid, r.Status)
-		}
-		r.Status = Deferred
-		r.NextAttempt = next
-		r.LastError = reason
-		return nil
-	})
+	return s.deferFrom(ctx, "requeue", ref, Delivered, next, reason)
 }
 
 // RecordReport implements Store.RecordReport.
