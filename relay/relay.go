@@ -187,17 +187,15 @@ func New(opts Options) (*Relay, error) {
 func (r *Relay) queueDepth() float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	msgs, err := r.st.List(ctx, store.ListOptions{Limit: 100000})
+	if err != nil {
+		return math.NaN()
+	}
 	n := 0
-	for _, st := range []store.Status{store.Queued, store.Deferred, store.Delivering} {
-		msgs, err := r.st.List(ctx, store.ListOptions{Status: st, Limit: 100000})
-		if err != nil {
-			return math.NaN()
-		}
-		for _, m := range msgs {
-			for _, rc := range m.Rcpts {
-				if rc.Status == st {
-					n++
-				}
+	for _, m := range msgs {
+		for _, rc := range m.Rcpts {
+			if rc.Status.Waiting() || rc.Status == store.Delivering {
+				n++
 			}
 		}
 	}
