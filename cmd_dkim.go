@@ -5,7 +5,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/mmsrelay/mmsrelay/mapping/dkim"
+	"github.com/mmsrelay/mmsrelay/mail/dkim"
 )
 
 const dkimKeygenHelp = `Dkim-keygen makes a DKIM signing key for the relay's outgoing email: an

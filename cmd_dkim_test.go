@@ -9,7 +9,7 @@ import (
 
 	"github.com/mmsrelay/mmsrelay/internal/testcorpus"
 	"github.com/mmsrelay/mmsrelay/mapping"
-	"github.com/mmsrelay/mmsrelay/mapping/dkim"
+	"github.com/mmsrelay/mmsrelay/mail/dkim"
 )
 
 func TestDKIMKeygen(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/mmsrelay/mmsrelay/config"
-	"github.com/mmsrelay/mmsrelay/mapping/dkim"
+	"github.com/mmsrelay/mmsrelay/mail/dkim"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 

@@ -40,7 +40,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/mmsrelay/mmsrelay/internal/e2e"
 	"github.com/mmsrelay/mmsrelay/internal/testcorpus"
-	"github.com/mmsrelay/mmsrelay/mapping/dsn"
+	"github.com/mmsrelay/mmsrelay/mail/dsn"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay/store"

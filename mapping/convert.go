@@ -15,14 +15,26 @@ import (
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
 
-// Interfaces a converted message is sized for. The budget counts what
-// leaves the relay: the binary PDU on the outbox and MM1, the whole MIME
-// message (base64 and all) on MM4 and MM3.
+// Interface is what a converted message is sized for: what leaves the
+// relay on the route's wire. The budget counts the binary PDU on the outbox
+// and MM1, the whole MIME message (base64 and all) on MM4 and MM3.
+type Interface uint8
+
+// Interfaces.
 const (
-	InterfacePDU = "pdu"
-	InterfaceMM4 = "mm4"
-	InterfaceMM3 = "mm3"
+	InterfacePDU Interface = iota // the binary M-Send.req (outbox, MM1)
+	InterfaceMM4                  // an MM4_forward.REQ MIME message
+	InterfaceMM3                  // a plain MIME mail to the MMSC's gateway
 )
+
+var interfaceNames = [...]string{InterfacePDU: "pdu", InterfaceMM4: "mm4", InterfaceMM3: "mm3"}
+
+func (i Interface) String() string {
+	if int(i) < len(interfaceNames) {
+		return interfaceNames[i]
+	}
+	return fmt.Sprintf("Interface(%d)", uint8(i))
+}
 
 // RecipientKind says in which header a recipient appears.
 type RecipientKind int
@@ -48,7 +60,7 @@ type ConvertOptions struct {
 	// after a peer refused the size goes smaller).
 	Budget int
 	// Interface is InterfacePDU (default), InterfaceMM4 or InterfaceMM3.
-	Interface string
+	Interface Interface
 	// Type is pdu.TypeSendReq (default) or pdu.TypeRetrieveConf.
 	Type pdu.MessageType
 	// From overrides the originator (the masked reply address); empty uses
@@ -99,9 +111,6 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 	}
 	if opts.Type == 0 {
 		opts.Type = pdu.TypeSendReq
-	}
-	if opts.Interface == "" {
-		opts.Interface = InterfacePDU
 	}
 	limit := opts.Profile.MaxMessageBytes
 	if opts.Budget > 0 && (limit == 0 || opts.Budget < limit) {
@@ -174,7 +183,7 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 
 // mediaBytes converts a budget on the interface into raw media bytes:
 // base64 takes 78 octets (with CRLF) for every 57 on MM4 and MM3.
-func mediaBytes(n int, iface string) int {
+func mediaBytes(n int, iface Interface) int {
 	if iface == InterfaceMM4 || iface == InterfaceMM3 {
 		return n * 57 / 78
 	}
@@ -182,7 +191,7 @@ func mediaBytes(n int, iface string) int {
 }
 
 // encodedSize is the size of m on the interface.
-func encodedSize(m *pdu.Message, iface string) (int, error) {
+func encodedSize(m *pdu.Message, iface Interface) (int, error) {
 	switch iface {
 	case InterfaceMM4, InterfaceMM3:
 		var c countWriter

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/mmsrelay/mmsrelay/mapping/dsn"
+	"github.com/mmsrelay/mmsrelay/mail/dsn"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )

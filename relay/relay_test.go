@@ -20,7 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/mmsrelay/mmsrelay/adapt"
 	"github.com/mmsrelay/mmsrelay/mapping"
-	"github.com/mmsrelay/mmsrelay/mapping/dsn"
+	"github.com/mmsrelay/mmsrelay/mail/dsn"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/mmsrelay/mmsrelay/mapping"
-	"github.com/mmsrelay/mmsrelay/mapping/dkim"
+	"github.com/mmsrelay/mmsrelay/mail/dkim"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/relay/replies"
 	"github.com/mmsrelay/mmsrelay/relay/store"

@@ -38,7 +38,7 @@ import (
 	"github.com/mmsrelay/mmsrelay/internal/dovecottest"
 	"github.com/mmsrelay/mmsrelay/internal/testcorpus"
 	"github.com/mmsrelay/mmsrelay/mapping"
-	"github.com/mmsrelay/mmsrelay/mapping/dkim"
+	"github.com/mmsrelay/mmsrelay/mail/dkim"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mmsrelay/mmsrelay/mapping/dsn"
+	"github.com/mmsrelay/mmsrelay/mail/dsn"
 )
 
 // A bounce for an MMS that the operator refused, read back.
