@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/mmsrelay/mmsrelay/internal/testcorpus"
-	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mail/dkim"
+	"github.com/mmsrelay/mmsrelay/mapping"
 )
 
 func TestDKIMKeygen(t *testing.T) {

@@ -20,8 +20,8 @@ import (
 
 	"github.com/mmsrelay/mmsrelay/adapt"
 	"github.com/mmsrelay/mmsrelay/config"
-	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mail/dkim"
+	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"

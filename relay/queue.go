@@ -154,9 +154,9 @@ func (r *Relay) process(ctx context.Context, j store.Job) {
 	switch m.Envelope.Kind {
 	case store.KindMMS:
 		r.processMMS(ctx, j)
-	case store.KindEmail, KindPostmaster:
+	case store.KindEmail, store.KindPostmaster:
 		r.processEmail(ctx, j)
-	case KindReply:
+	case store.KindReply:
 		if r.o().Replies == nil || r.o().Replies.Book == nil {
 			for _, ref := range j.Refs() {
 				r.defer_(ctx, m, ref, "replies are not configured")
@@ -166,7 +166,7 @@ func (r *Relay) process(ctx context.Context, j store.Job) {
 		r.processReply(ctx, j)
 	default:
 		for _, ref := range j.Refs() {
-			r.fail(ctx, m, ref, "unknown message kind "+m.Envelope.Kind, "")
+			r.fail(ctx, m, ref, "unknown message kind "+string(m.Envelope.Kind), "")
 		}
 	}
 }
@@ -336,13 +336,7 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 	if g.mid == "" {
 		g.mid = g.tid + "@" + r.o().Hostname
 	}
-	iface := mapping.InterfacePDU
-	switch g.route.Deliverer.Interface() {
-	case "mm4":
-		iface = mapping.InterfaceMM4
-	case "mm3":
-		iface = mapping.InterfaceMM3
-	}
+	iface := g.route.Deliverer.Carries()
 	from, err := r.maskedFrom(ctx, m, email, g)
 	if err != nil {
 		for _, ref := range g.refs {
@@ -397,11 +391,11 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 	results := g.route.Deliverer.Deliver(ctx, msg)
 	r.metrics.Observe("mmsrelay_delivery_seconds", time.Since(start).Seconds(), "route", g.route.Name)
 	for i, ref := range g.refs {
-		res := deliver.Result{Status: deliver.Temporary, Reason: "no result from the route"}
+		res := deliver.Result{Outcome: deliver.Retry, Reason: "no result from the route"}
 		if i < len(results) {
 			res = results[i]
 		}
-		switch res.Status {
+		switch res.Outcome {
 		case deliver.Delivered:
 			if err := r.st.MarkDelivered(ctx, ref, res.PeerID); err != nil {
 				log.Error("recording a delivery", "err", err)
@@ -419,7 +413,7 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 				log.Error("deferring", "err", err)
 			}
 			r.Kick()
-		case deliver.Permanent:
+		case deliver.Bounce:
 			r.metrics.Inc("mmsrelay_failed_total", "route", g.route.Name)
 			r.fail(ctx, m, ref, "the mobile network refused the message: "+res.Reason, statusOf(res))
 		default:
@@ -510,12 +504,12 @@ func (r *Relay) processEmail(ctx context.Context, j store.Job) {
 	var rcpts []string
 	for _, idx := range j.Rcpts {
 		a := m.Rcpts[idx].Addr
-		if m.Envelope.Kind == KindPostmaster {
+		if m.Envelope.Kind == store.KindPostmaster {
 			a = r.o().Postmaster
 		}
 		rcpts = append(rcpts, a)
 	}
-	if m.Envelope.Kind == KindPostmaster && r.o().Postmaster == "" {
+	if m.Envelope.Kind == store.KindPostmaster && r.o().Postmaster == "" {
 		for _, ref := range j.Refs() {
 			r.st.MarkFailed(ctx, ref, "no postmaster mailbox configured")
 		}
@@ -524,15 +518,15 @@ func (r *Relay) processEmail(ctx context.Context, j store.Job) {
 	}
 	results := r.o().Mailer.Send(ctx, m.Envelope.From, rcpts, raw)
 	for i, ref := range j.Refs() {
-		res := deliver.Result{Status: deliver.Temporary, Reason: "no result"}
+		res := deliver.Result{Outcome: deliver.Retry, Reason: "no result"}
 		if i < len(results) {
 			res = results[i]
 		}
-		switch res.Status {
+		switch res.Outcome {
 		case deliver.Delivered:
 			r.st.MarkDelivered(ctx, ref, res.PeerID)
 			r.metrics.Inc("mmsrelay_delivered_total", "route", "email")
-		case deliver.Permanent, deliver.TooLarge:
+		case deliver.Bounce, deliver.TooLarge:
 			// A bounce that cannot be delivered is not bounced again.
 			r.st.MarkFailed(ctx, ref, res.Reason)
 			r.metrics.Inc("mmsrelay_failed_total", "route", "email")

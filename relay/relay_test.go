@@ -19,8 +19,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/mmsrelay/mmsrelay/adapt"
-	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mail/dsn"
+	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"

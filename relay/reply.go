@@ -7,16 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mail/dkim"
+	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/relay/replies"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
-
-// KindReply marks a handset's reply taken at a reply address: an
-// MM4_forward.REQ from a peer, or a carrier's MM3 email.
-const KindReply = "reply"
 
 // ReplyOptions configure the way back (handset → email).
 type ReplyOptions struct {
@@ -232,11 +228,11 @@ func (r *Relay) AcceptReply(ctx context.Context, raw []byte) error {
 		addr = "unknown@" + ro.Domain
 	}
 	_, err := r.st.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: addr}},
-		ReceivedAt: r.o().Now().UTC(), Kind: KindReply}, raw)
+		ReceivedAt: r.o().Now().UTC(), Kind: store.KindReply}, raw)
 	if err != nil {
 		return err
 	}
-	r.metrics.Inc("mmsrelay_accepted_total", "kind", KindReply)
+	r.metrics.Inc("mmsrelay_accepted_total", "kind", string(store.KindReply))
 	r.Kick()
 	return nil
 }

@@ -361,9 +361,9 @@ func (s *session) Data(r io.Reader) error {
 	kind := store.KindMMS
 	switch {
 	case s.replies > 0:
-		kind = KindReply
+		kind = store.KindReply
 	case s.numbers == 0:
-		kind = KindPostmaster
+		kind = store.KindPostmaster
 	}
 	env := store.Envelope{From: s.from, Recipients: s.rcpts, Ret: string(s.mailOpts.Return),
 		EnvID: s.mailOpts.EnvelopeID, ReceivedAt: s.r.o().Now().UTC(), RemoteIP: s.remote.String(),
@@ -377,10 +377,10 @@ func (s *session) Data(r io.Reader) error {
 		s.r.log.Error("storing a message", "err", err, "remote", s.remote.String())
 		return s.reject("store", errStore)
 	}
-	if kind == KindReply {
+	if kind == store.KindReply {
 		s.r.ackReply(ctx, buf.Bytes())
 	}
-	s.r.metrics.Inc("mmsrelay_accepted_total", "kind", kind)
+	s.r.metrics.Inc("mmsrelay_accepted_total", "kind", string(kind))
 	s.r.metrics.Observe("mmsrelay_accept_seconds", time.Since(start).Seconds())
 	s.r.log.Info("accepted", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "size", buf.Len(), "remote", s.remote.String())
 	s.r.Kick()
@@ -424,7 +424,3 @@ func (s *session) Reset() {
 }
 
 func (s *session) Logout() error { return nil }
-
-// KindPostmaster marks mail for postmaster@ and abuse@, forwarded to the
-// configured mailbox.
-const KindPostmaster = "postmaster"

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
 
@@ -35,53 +36,65 @@ type Message struct {
 	Received time.Time // when the relay accepted the email
 }
 
-// Status is the outcome of a delivery to one recipient.
-type Status int
+// Outcome is what a delivery did for one recipient.
+type Outcome int
 
 // Outcomes.
 const (
-	Delivered Status = iota // the peer took it
-	Temporary               // try again later
-	Permanent               // give up: bounce
-	TooLarge                // the peer refused the size: adapt smaller and retry
+	Delivered Outcome = iota // the peer took it
+	Retry                    // a temporary failure: try again later
+	Bounce                   // a permanent failure: give up and tell the sender
+	TooLarge                 // the peer refused the size: adapt smaller and retry
+	// Awaiting: the peer took it and is to answer (an MM4_forward.RES),
+	// which confirms or refuses it later.
+	Awaiting
 )
 
-func (s Status) String() string {
-	switch s {
-	case Delivered:
-		return "delivered"
-	case Temporary:
-		return "temporary failure"
-	case Permanent:
-		return "permanent failure"
-	case TooLarge:
-		return "too large"
+var outcomeNames = [...]string{Delivered: "delivered", Retry: "temporary failure", Bounce: "permanent failure",
+	TooLarge: "too large", Awaiting: "awaiting an answer"}
+
+func (o Outcome) String() string {
+	if o >= 0 && int(o) < len(outcomeNames) {
+		return outcomeNames[o]
 	}
-	return fmt.Sprintf("Status(%d)", int(s))
+	return fmt.Sprintf("Outcome(%d)", int(o))
 }
 
-// Result is the outcome for one recipient.
+// Result is the outcome for one recipient. Reason is for people; the
+// queue acts on Outcome and the codes.
 type Result struct {
 	Recipient string
-	Status    Status
+	Outcome   Outcome
 	// Reason says why in plain words (for logs and bounces).
 	Reason string
 	// Code is the peer's SMTP reply code, when there was one.
 	Code int
+	// Enhanced is the peer's enhanced status code ("5.1.1", RFC 3463),
+	// when its reply had one.
+	Enhanced string
+	// Reply is the peer's reply as it gave it ("550 5.1.1 no such user"),
+	// for a DSN's Diagnostic-Code; empty when there was no reply.
+	Reply string
 	// PeerID is what the peer called the message (its queue id), if said.
 	PeerID string
 	// Size is how many octets went to the peer.
 	Size int
 }
 
-// Deliverer is a route's way to the operator.
-type Deliverer interface {
+// Route is a way to the operator: the outbox, an MMSC over MM4, MM3, and
+// the interfaces to come. Every route type implements it in its own file
+// and has one entry in the registry (registry.go).
+type Route interface {
+	// Carries says what the route puts on the wire, which is what a
+	// message is sized for.
+	Carries() mapping.Interface
 	// Deliver delivers m and returns one result per recipient, in order.
 	// It never returns fewer results than m has recipients.
 	Deliver(ctx context.Context, m *Message) []Result
-	// Interface names the route type: "outbox", "mm4", "mm3".
-	Interface() string
 }
+
+// Deliverer is the former name of Route.
+type Deliverer = Route
 
 // all returns the same result for every recipient.
 func all(m *Message, r Result) []Result {

@@ -177,7 +177,7 @@ func TestMM4Delivery(t *testing.T) {
 		OriginatorSystem: "system@mms.relay.test", LocalDomain: "mms.relay.test", AckRequest: true}
 	res := r.Deliver(context.Background(), testMessage())
 	for _, x := range res {
-		if x.Status != Delivered {
+		if x.Outcome != Delivered {
 			t.Fatalf("result %+v, want delivered", x)
 		}
 	}
@@ -215,7 +215,7 @@ func TestMM4PerRecipientAndErrors(t *testing.T) {
 	addr, _ := startPeer(t, p, "none")
 	r := &MM4{Peer: &SMTPPeer{Addr: addr}, Domain: "mms.peer.test"}
 	res := r.Deliver(context.Background(), testMessage())
-	if res[0].Status != Delivered || res[1].Status != Permanent || res[1].Code != 550 || res[1].Recipient != "+15557654321" {
+	if res[0].Outcome != Delivered || res[1].Outcome != Bounce || res[1].Code != 550 || res[1].Recipient != "+15557654321" {
 		t.Errorf("results = %+v", res)
 	}
 	if !strings.Contains(res[1].Reason, "550") {
@@ -223,21 +223,21 @@ func TestMM4PerRecipientAndErrors(t *testing.T) {
 	}
 	p.rcptCode = map[string]int{"5551234567": 452, "7654321": 452}
 	res = r.Deliver(context.Background(), testMessage())
-	if res[0].Status != Temporary || res[1].Status != Temporary {
+	if res[0].Outcome != Retry || res[1].Outcome != Retry {
 		t.Errorf("452 results = %+v, want temporary", res)
 	}
 	p.rcptCode = map[string]int{}
 	p.dataCode = 552
 	res = r.Deliver(context.Background(), testMessage())
-	if res[0].Status != TooLarge || res[1].Status != TooLarge {
+	if res[0].Outcome != TooLarge || res[1].Outcome != TooLarge {
 		t.Errorf("552 results = %+v, want too large", res)
 	}
 	p.dataCode = 451
-	if res = r.Deliver(context.Background(), testMessage()); res[0].Status != Temporary {
+	if res = r.Deliver(context.Background(), testMessage()); res[0].Outcome != Retry {
 		t.Errorf("451 at DATA = %+v, want temporary", res)
 	}
 	p.dataCode = 554
-	if res = r.Deliver(context.Background(), testMessage()); res[0].Status != Permanent {
+	if res = r.Deliver(context.Background(), testMessage()); res[0].Outcome != Bounce {
 		t.Errorf("554 at DATA = %+v, want permanent", res)
 	}
 	// Nobody listening: temporary for everyone.
@@ -246,7 +246,7 @@ func TestMM4PerRecipientAndErrors(t *testing.T) {
 	l.Close()
 	r.Peer = &SMTPPeer{Addr: dead, Timeout: 5 * time.Second}
 	res = r.Deliver(context.Background(), testMessage())
-	if len(res) != 2 || res[0].Status != Temporary || res[1].Status != Temporary {
+	if len(res) != 2 || res[0].Outcome != Retry || res[1].Outcome != Retry {
 		t.Errorf("peer down = %+v, want temporary", res)
 	}
 }
@@ -257,7 +257,7 @@ func TestMM4TLSAndAuth(t *testing.T) {
 		addr, roots := startPeer(t, p, mode)
 		peer := &SMTPPeer{Addr: addr, TLS: mode, Username: "relay", Password: "s3cret", TLSConfig: &tls.Config{RootCAs: roots}}
 		r := &MM4{Peer: peer, Domain: "mms.peer.test"}
-		if res := r.Deliver(context.Background(), testMessage()); res[0].Status != Delivered {
+		if res := r.Deliver(context.Background(), testMessage()); res[0].Outcome != Delivered {
 			t.Errorf("%s: %+v", mode, res)
 		}
 		if len(p.mails) != 1 || p.mails[0].user != "relay" {
@@ -265,12 +265,12 @@ func TestMM4TLSAndAuth(t *testing.T) {
 		}
 		peer2 := &SMTPPeer{Addr: addr, TLS: mode, Username: "relay", Password: "wrong", TLSConfig: &tls.Config{RootCAs: roots}}
 		res := (&MM4{Peer: peer2, Domain: "x"}).Deliver(context.Background(), testMessage())
-		if res[0].Status != Permanent || res[0].Code != 535 {
+		if res[0].Outcome != Bounce || res[0].Code != 535 {
 			t.Errorf("%s bad password: %+v", mode, res)
 		}
 		// An untrusted certificate is not accepted.
 		peer3 := &SMTPPeer{Addr: addr, TLS: mode}
-		if res := (&MM4{Peer: peer3, Domain: "x"}).Deliver(context.Background(), testMessage()); res[0].Status != Temporary {
+		if res := (&MM4{Peer: peer3, Domain: "x"}).Deliver(context.Background(), testMessage()); res[0].Outcome != Retry {
 			t.Errorf("%s untrusted cert: %+v", mode, res)
 		}
 	}
@@ -282,7 +282,7 @@ func TestRateLimit(t *testing.T) {
 	r := &MM4{Peer: &SMTPPeer{Addr: addr, MaxRate: 10, MaxConnections: 1}, Domain: "d"}
 	start := time.Now()
 	for i := 0; i < 4; i++ {
-		if res := r.Deliver(context.Background(), testMessage()); res[0].Status != Delivered {
+		if res := r.Deliver(context.Background(), testMessage()); res[0].Outcome != Delivered {
 			t.Fatal(res)
 		}
 	}
@@ -297,7 +297,7 @@ func TestMM3Delivery(t *testing.T) {
 	addr, _ := startPeer(t, p, "none")
 	r := &MM3{Peer: &SMTPPeer{Addr: addr}, GatewayDomain: "mms.gw.test"}
 	res := r.Deliver(context.Background(), testMessage())
-	if res[0].Status != Delivered || len(p.mails) != 1 {
+	if res[0].Outcome != Delivered || len(p.mails) != 1 {
 		t.Fatalf("results = %+v", res)
 	}
 	mail := p.mails[0]
@@ -320,7 +320,7 @@ func TestOutbox(t *testing.T) {
 	o := &Outbox{Dir: dir}
 	m := testMessage()
 	res := o.Deliver(context.Background(), m)
-	if res[0].Status != Delivered || res[1].Status != Delivered || res[0].PeerID != "T-1" {
+	if res[0].Outcome != Delivered || res[1].Outcome != Delivered || res[0].PeerID != "T-1" {
 		t.Fatalf("results = %+v", res)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "T-1.mms"))
@@ -342,7 +342,7 @@ func TestOutbox(t *testing.T) {
 	}
 	// A transaction id cannot escape the folder.
 	m.TransactionID = "../../etc/passwd"
-	if res := o.Deliver(context.Background(), m); res[0].Status != Delivered {
+	if res := o.Deliver(context.Background(), m); res[0].Outcome != Delivered {
 		t.Fatal(res)
 	}
 	entries, _ = os.ReadDir(dir)

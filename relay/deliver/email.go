@@ -86,13 +86,13 @@ type Mailer struct {
 
 // Send delivers msg from the reverse path from ("" is the null sender, for
 // bounces) to rcpts and returns one result per recipient, in order. A
-// result is Delivered, Temporary or Permanent (never TooLarge: an email
+// result is Delivered, Retry or Bounce (never TooLarge: an email
 // cannot be adapted, so a size refusal is permanent). Reasons name the
 // host that answered. msg is not retained after Send returns.
 func (m *Mailer) Send(ctx context.Context, from string, rcpts []string, msg []byte) []Result {
 	out := make([]Result, len(rcpts))
 	for i, a := range rcpts {
-		out[i] = Result{Recipient: a, Status: Temporary, Reason: "not tried"}
+		out[i] = Result{Recipient: a, Outcome: Retry, Reason: "not tried"}
 	}
 	if len(rcpts) == 0 {
 		return out
@@ -113,7 +113,7 @@ func (m *Mailer) Send(ctx context.Context, from string, rcpts []string, msg []by
 	for i, a := range rcpts {
 		at := strings.LastIndexByte(a, '@')
 		if at <= 0 || at == len(a)-1 {
-			out[i] = Result{Recipient: a, Status: Permanent, Code: 501,
+			out[i] = Result{Recipient: a, Outcome: Bounce, Code: 501,
 				Reason: fmt.Sprintf("%q is not an email address", a)}
 			continue
 		}
@@ -175,12 +175,12 @@ func (m *Mailer) sendDomain(ctx context.Context, domain, from string, rcpts []st
 		var dnsErr *net.DNSError
 		if h.implicit && errors.As(a.dialErr, &dnsErr) && dnsErr.IsNotFound {
 			// No MX, and no address either: the domain takes no mail.
-			set(Result{Status: Permanent, Code: 550, Reason: fmt.Sprintf("domain %s has no mail server (no MX, A or AAAA record)", domain)})
+			set(Result{Outcome: Bounce, Code: 550, Reason: fmt.Sprintf("domain %s has no mail server (no MX, A or AAAA record)", domain)})
 			return
 		}
 		var next []int
 		for j, i := range pending {
-			r := Result{Status: Temporary, Reason: "no result"}
+			r := Result{Outcome: Retry, Reason: "no result"}
 			if j < len(res.rcpt) {
 				r = res.rcpt[j]
 			}
@@ -195,7 +195,7 @@ func (m *Mailer) sendDomain(ctx context.Context, domain, from string, rcpts []st
 				what += " over TLS"
 			}
 			out[i] = final(r, rcpts[i], what)
-			if out[i].Status == Temporary {
+			if out[i].Outcome == Retry {
 				next = append(next, i)
 			}
 		}
@@ -214,10 +214,10 @@ func (m *Mailer) sendDomain(ctx context.Context, domain, from string, rcpts []st
 // final makes a transaction's result the one Send returns.
 func final(r Result, rcpt, what string) Result {
 	r.Recipient = rcpt
-	if r.Status == TooLarge {
-		r.Status = Permanent
+	if r.Outcome == TooLarge {
+		r.Outcome = Bounce
 	}
-	if r.Status == Delivered && r.Reason == "" {
+	if r.Outcome == Delivered && r.Reason == "" {
 		r.Reason = "delivered to " + what
 	} else {
 		r.Reason = what + ": " + r.Reason
@@ -233,7 +233,7 @@ func (m *Mailer) lookup(ctx context.Context, domain string) ([]mxHost, *Result) 
 		lit := domain[1 : len(domain)-1]
 		lit = strings.TrimPrefix(strings.TrimPrefix(lit, "ipv6:"), "IPv6:")
 		if net.ParseIP(lit) == nil {
-			return nil, &Result{Status: Permanent, Code: 501, Reason: fmt.Sprintf("%s is not an address literal", domain)}
+			return nil, &Result{Outcome: Bounce, Code: 501, Reason: fmt.Sprintf("%s is not an address literal", domain)}
 		}
 		return []mxHost{{name: lit, literal: true}}, nil
 	}
@@ -241,7 +241,7 @@ func (m *Mailer) lookup(ctx context.Context, domain string) ([]mxHost, *Result) 
 	if !isASCII(name) {
 		a, err := idna.Lookup.ToASCII(name)
 		if err != nil {
-			return nil, &Result{Status: Permanent, Code: 501, Reason: fmt.Sprintf("domain %q is not a valid name: %v", domain, err)}
+			return nil, &Result{Outcome: Bounce, Code: 501, Reason: fmt.Sprintf("domain %q is not a valid name: %v", domain, err)}
 		}
 		name = a
 	}
@@ -253,7 +253,7 @@ func (m *Mailer) lookup(ctx context.Context, domain string) ([]mxHost, *Result) 
 	if err != nil && len(mxs) == 0 {
 		var dnsErr *net.DNSError
 		if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
-			return nil, &Result{Status: Temporary, Reason: fmt.Sprintf("looking up the MX of %s: %v", domain, err)}
+			return nil, &Result{Outcome: Retry, Reason: fmt.Sprintf("looking up the MX of %s: %v", domain, err)}
 		}
 		// No MX records (or no such domain, which Dial will find).
 	}
@@ -277,7 +277,7 @@ func (m *Mailer) lookup(ctx context.Context, domain string) ([]mxHost, *Result) 
 	}
 	if len(hosts) == 0 {
 		if null {
-			return nil, &Result{Status: Permanent, Code: 556,
+			return nil, &Result{Outcome: Bounce, Code: 556,
 				Reason: fmt.Sprintf("domain %s does not accept mail (null MX, RFC 7505): 556 5.1.10", domain)}
 		}
 		hosts = []mxHost{{name: name, implicit: true}}

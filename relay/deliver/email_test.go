@@ -112,14 +112,14 @@ func deadAddr(t *testing.T) string {
 
 const bounce = "From: Mail Delivery System <MAILER-DAEMON@relay.test>\r\nTo: <alice@example.test>\r\nSubject: Undelivered MMS: hi\r\n\r\nsorry\r\n"
 
-func checkResults(t *testing.T, got []Result, want ...Status) {
+func checkResults(t *testing.T, got []Result, want ...Outcome) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("Send gave %d results, want %d: %+v", len(got), len(want), got)
 	}
 	for i := range want {
-		if got[i].Status != want[i] {
-			t.Errorf("Send result %d = %v (%s), want %v", i, got[i].Status, got[i].Reason, want[i])
+		if got[i].Outcome != want[i] {
+			t.Errorf("Send result %d = %v (%s), want %v", i, got[i].Outcome, got[i].Reason, want[i])
 		}
 	}
 }
@@ -178,13 +178,13 @@ func TestMailerFirstMXDown(t *testing.T) {
 
 	// Every MX down: a temporary failure that says so.
 	res = m.Send(context.Background(), "", []string{"a@alldown.test", "b@alldown.test"}, []byte(bounce))
-	checkResults(t, res, Temporary, Temporary)
+	checkResults(t, res, Retry, Retry)
 	if !strings.Contains(res[0].Reason, "all 2 mail servers of alldown.test failed") || res[1].Recipient != "b@alldown.test" {
 		t.Errorf("all down: %+v", res)
 	}
 	// A resolver failure is temporary too.
 	res = m.Send(context.Background(), "", []string{"a@servfail.test"}, []byte(bounce))
-	checkResults(t, res, Temporary)
+	checkResults(t, res, Retry)
 }
 
 func TestMailerNullAndImplicitMX(t *testing.T) {
@@ -232,9 +232,9 @@ func TestMailerNullAndImplicitMX(t *testing.T) {
 	}
 	res := m.Send(context.Background(), "", rcpts, []byte(bounce))
 	checkResults(t, res,
-		Permanent, Delivered, Delivered, Permanent, Permanent, Delivered, Delivered, Permanent, Permanent, Temporary,
-		Temporary, Permanent, Permanent, Delivered, Delivered, Delivered, Delivered, Permanent, Delivered, Delivered,
-		Delivered, Permanent, Permanent, Temporary, Delivered, Permanent, Permanent, Permanent)
+		Bounce, Delivered, Delivered, Bounce, Bounce, Delivered, Delivered, Bounce, Bounce, Retry,
+		Retry, Bounce, Bounce, Delivered, Delivered, Delivered, Delivered, Bounce, Delivered, Delivered,
+		Delivered, Bounce, Bounce, Retry, Delivered, Bounce, Bounce, Bounce)
 	if res[0].Code != 556 || !strings.Contains(res[0].Reason, "null MX") {
 		t.Errorf("null MX result = %+v", res[0])
 	}
@@ -271,7 +271,7 @@ func TestMailerPerRecipient(t *testing.T) {
 		Port: port,
 	}
 	res := m.Send(context.Background(), "", []string{"alice@example.test", "nobody@example.test", "grey@example.test"}, []byte(bounce))
-	checkResults(t, res, Delivered, Permanent, Delivered)
+	checkResults(t, res, Delivered, Bounce, Delivered)
 	if res[1].Code != 550 || !strings.Contains(res[1].Reason, "550 5.1.1") || !strings.Contains(res[1].Reason, "127.0.0.1") {
 		t.Errorf("5xx result = %+v", res[1])
 	}
@@ -282,16 +282,16 @@ func TestMailerPerRecipient(t *testing.T) {
 	}
 	// With one MX, a 4xx stays temporary.
 	res = m.Send(context.Background(), "", []string{"grey@single.test"}, []byte(bounce))
-	checkResults(t, res, Temporary)
+	checkResults(t, res, Retry)
 
 	// A size refusal is permanent for email (TooLarge is for MMS).
 	p.rcptCode = map[string]int{}
 	p.dataCode = 552
 	res = m.Send(context.Background(), "", []string{"a@single.test"}, []byte(bounce))
-	checkResults(t, res, Permanent)
+	checkResults(t, res, Bounce)
 	p.dataCode = 554
 	res = m.Send(context.Background(), "", []string{"a@single.test"}, []byte(bounce))
-	checkResults(t, res, Permanent)
+	checkResults(t, res, Bounce)
 }
 
 func TestMailerSTARTTLS(t *testing.T) {
@@ -316,7 +316,7 @@ func TestMailerSTARTTLS(t *testing.T) {
 	// RequireTLS: the same certificate is refused unless trusted.
 	m.RequireTLS = true
 	res = m.Send(context.Background(), "", []string{"a@example.test"}, []byte(bounce))
-	checkResults(t, res, Temporary)
+	checkResults(t, res, Retry)
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +333,7 @@ func TestMailerSTARTTLS(t *testing.T) {
 	_, plainPort, _ := net.SplitHostPort(plainAddr)
 	m.Port = plainPort
 	res = m.Send(context.Background(), "", []string{"a@example.test"}, []byte(bounce))
-	checkResults(t, res, Temporary)
+	checkResults(t, res, Retry)
 	if !strings.Contains(res[0].Reason, "TLS is required") || len(plain.mails) != 0 {
 		t.Errorf("RequireTLS without STARTTLS: %+v", res[0])
 	}
@@ -359,7 +359,7 @@ func TestMailerSTARTTLS(t *testing.T) {
 	}
 	m.RequireTLS = true
 	res = m.Send(context.Background(), "", []string{"a@example.test"}, []byte(bounce))
-	checkResults(t, res, Temporary)
+	checkResults(t, res, Retry)
 }
 
 // A host that sends plain text right after "220" to STARTTLS is not
@@ -395,7 +395,7 @@ func TestMailerSTARTTLSInjection(t *testing.T) {
 		Port:     port, Timeout: 5 * time.Second,
 	}
 	res := m.Send(context.Background(), "", []string{"a@example.test"}, []byte(bounce))
-	checkResults(t, res, Temporary)
+	checkResults(t, res, Retry)
 	if !strings.Contains(res[0].Reason, "before the TLS handshake") {
 		t.Errorf("result = %+v", res[0])
 	}
@@ -471,7 +471,7 @@ func TestMailerSmarthost(t *testing.T) {
 			}),
 		}
 		res := m.Send(context.Background(), "", []string{"a@one.test", "b@two.test", "nobody@two.test"}, []byte(bounce))
-		checkResults(t, res, Delivered, Delivered, Permanent)
+		checkResults(t, res, Delivered, Delivered, Bounce)
 		if len(p.mails) != 1 || p.mails[0].user != "relay" || strings.Join(p.mails[0].rcpts, ",") != "a@one.test,b@two.test" {
 			t.Errorf("%s: smarthost got %+v", mode, p.mails)
 		}
@@ -481,12 +481,12 @@ func TestMailerSmarthost(t *testing.T) {
 		// Bad credentials: permanent for all.
 		m.Smarthost = &SMTPPeer{Addr: addr, TLS: mode, Username: "relay", Password: "wrong", TLSConfig: &tls.Config{RootCAs: roots}}
 		res = m.Send(context.Background(), "", []string{"a@one.test"}, []byte(bounce))
-		checkResults(t, res, Permanent)
+		checkResults(t, res, Bounce)
 	}
 	// A smarthost that is down: temporary.
 	m := &Mailer{Smarthost: &SMTPPeer{Addr: deadAddr(t), Timeout: 5 * time.Second}}
 	res := m.Send(context.Background(), "", []string{"a@one.test", "b@two.test"}, []byte(bounce))
-	checkResults(t, res, Temporary, Temporary)
+	checkResults(t, res, Retry, Retry)
 	if res := m.Send(context.Background(), "", nil, []byte(bounce)); len(res) != 0 {
 		t.Errorf("Send to nobody = %+v", res)
 	}
@@ -500,7 +500,7 @@ func TestMailerCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	res := m.Send(ctx, "", []string{"a@example.test"}, []byte(bounce))
-	checkResults(t, res, Temporary)
+	checkResults(t, res, Retry)
 	if len(p.mails) != 0 {
 		t.Errorf("a canceled Send delivered %d mails", len(p.mails))
 	}

@@ -66,7 +66,7 @@ func (a *IMAPAppender) Append(ctx context.Context, rcpt string, msg []byte) Resu
 	}
 	conn, err := dial(ctx, "tcp", a.Addr)
 	if err != nil {
-		return Result{Recipient: rcpt, Status: Temporary, Reason: "connecting to the IMAP server " + a.Addr + ": " + err.Error()}
+		return Result{Recipient: rcpt, Outcome: Retry, Reason: "connecting to the IMAP server " + a.Addr + ": " + err.Error()}
 	}
 	context.AfterFunc(ctx, func() { conn.Close() })
 	host, _, _ := net.SplitHostPort(a.Addr)
@@ -85,19 +85,19 @@ func (a *IMAPAppender) Append(ctx context.Context, rcpt string, msg []byte) Resu
 	case "starttls":
 		if c, err = imapclient.NewStartTLS(conn, opts); err != nil {
 			conn.Close()
-			return Result{Recipient: rcpt, Status: Temporary, Reason: "IMAP STARTTLS: " + err.Error()}
+			return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP STARTTLS: " + err.Error()}
 		}
 	default:
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return Result{Recipient: rcpt, Status: Temporary, Reason: "IMAP TLS: " + err.Error()}
+			return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP TLS: " + err.Error()}
 		}
 		c = imapclient.New(tc, opts)
 	}
 	defer c.Close()
 	if err := c.Login(login, a.Password).Wait(); err != nil {
-		return Result{Recipient: rcpt, Status: Temporary, Reason: "IMAP login as " + login + ": " + err.Error()}
+		return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP login as " + login + ": " + err.Error()}
 	}
 	folder := a.Folder
 	if folder == "" {
@@ -106,25 +106,25 @@ func (a *IMAPAppender) Append(ctx context.Context, rcpt string, msg []byte) Resu
 	cmd := c.Append(folder, int64(len(msg)), nil)
 	if _, err := cmd.Write(msg); err != nil {
 		cmd.Close()
-		return Result{Recipient: rcpt, Status: Temporary, Reason: "IMAP APPEND: " + err.Error()}
+		return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP APPEND: " + err.Error()}
 	}
 	if err := cmd.Close(); err != nil {
-		return Result{Recipient: rcpt, Status: Temporary, Reason: "IMAP APPEND: " + err.Error()}
+		return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP APPEND: " + err.Error()}
 	}
 	data, err := cmd.Wait()
 	if err != nil {
 		var ie *imap.Error
 		if errors.As(err, &ie) && ie.Code == imap.ResponseCodeTryCreate {
-			return Result{Recipient: rcpt, Status: Permanent, Reason: fmt.Sprintf("no folder %q in the mailbox of %s", folder, rcpt)}
+			return Result{Recipient: rcpt, Outcome: Bounce, Reason: fmt.Sprintf("no folder %q in the mailbox of %s", folder, rcpt)}
 		}
-		return Result{Recipient: rcpt, Status: Temporary, Reason: "IMAP APPEND: " + err.Error()}
+		return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP APPEND: " + err.Error()}
 	}
 	c.Logout().Wait()
 	id := ""
 	if data != nil && data.UID != 0 {
 		id = fmt.Sprintf("%d/%d", data.UIDValidity, data.UID)
 	}
-	return Result{Recipient: rcpt, Status: Delivered, PeerID: id, Size: len(msg)}
+	return Result{Recipient: rcpt, Outcome: Delivered, PeerID: id, Size: len(msg)}
 }
 
 // Split sends email for the hosted domains by IMAP APPEND and the rest
@@ -153,7 +153,7 @@ func (s *Split) Send(ctx context.Context, from string, rcpts []string, msg []byt
 			if j < len(res) {
 				out[i] = res[j]
 			} else {
-				out[i] = Result{Recipient: rest[j], Status: Temporary, Reason: "no result"}
+				out[i] = Result{Recipient: rest[j], Outcome: Retry, Reason: "no result"}
 			}
 		}
 	}

@@ -40,7 +40,7 @@ func TestSplitIMAPAppend(t *testing.T) {
 	}
 	msg := []byte("From: +15551234567@reply.test\r\nTo: bob@hosted.test\r\nSubject: hi\r\n\r\nhello\r\n")
 	res := s.Send(context.Background(), "+15551234567@reply.test", []string{"carol@other.test", "bob@hosted.test"}, msg)
-	if res[0].Status != Delivered || res[1].Status != Delivered || res[1].PeerID == "" {
+	if res[0].Outcome != Delivered || res[1].Outcome != Delivered || res[1].PeerID == "" {
 		t.Fatalf("results = %+v", res)
 	}
 	if len(p.mails) != 1 || p.mails[0].rcpts[0] != "carol@other.test" {
@@ -60,11 +60,11 @@ func TestSplitIMAPAppend(t *testing.T) {
 	}
 	// A wrong password or a missing folder: not delivered.
 	s.IMAP.Password = "wrong"
-	if r := s.IMAP.Append(context.Background(), "bob@hosted.test", msg); r.Status != Temporary {
+	if r := s.IMAP.Append(context.Background(), "bob@hosted.test", msg); r.Outcome != Retry {
 		t.Errorf("wrong password: %+v", r)
 	}
 	s.IMAP.Password, s.IMAP.Folder = "pw", "Nope"
-	if r := s.IMAP.Append(context.Background(), "bob@hosted.test", msg); r.Status == Delivered {
+	if r := s.IMAP.Append(context.Background(), "bob@hosted.test", msg); r.Outcome == Delivered {
 		t.Errorf("missing folder: %+v", r)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
@@ -25,8 +26,8 @@ type MM4 struct {
 	AckRequest bool
 }
 
-// Interface returns "mm4".
-func (r *MM4) Interface() string { return "mm4" }
+// Carries returns mapping.InterfaceMM4.
+func (r *MM4) Carries() mapping.Interface { return mapping.InterfaceMM4 }
 
 // Deliver sends m in one SMTP transaction, one RCPT per number.
 func (r *MM4) Deliver(ctx context.Context, m *Message) []Result {
@@ -34,7 +35,7 @@ func (r *MM4) Deliver(ctx context.Context, m *Message) []Result {
 	f := Forward(m, r.AckRequest, r.OriginatorSystem)
 	f.Sender = envelopeFrom(m, r.LocalDomain)
 	if err := mm4.WriteForward(&buf, f); err != nil {
-		return all(m, Result{Status: Permanent, Reason: "cannot write the MM4 message: " + err.Error()})
+		return all(m, Result{Outcome: Bounce, Reason: "cannot write the MM4 message: " + err.Error()})
 	}
 	rcpts := make([]string, len(m.Recipients))
 	for i, n := range m.Recipients {
@@ -125,8 +126,8 @@ type MM3 struct {
 	KeepPlus bool
 }
 
-// Interface returns "mm3".
-func (r *MM3) Interface() string { return "mm3" }
+// Carries returns mapping.InterfaceMM3.
+func (r *MM3) Carries() mapping.Interface { return mapping.InterfaceMM3 }
 
 // Deliver sends m in one SMTP transaction.
 func (r *MM3) Deliver(ctx context.Context, m *Message) []Result {
@@ -146,7 +147,7 @@ func (r *MM3) Deliver(ctx context.Context, m *Message) []Result {
 	f.Sender = ""
 	var buf bytes.Buffer
 	if err := mm4.WriteForward(&buf, f); err != nil {
-		return all(m, Result{Status: Permanent, Reason: "cannot write the MM3 mail: " + err.Error()})
+		return all(m, Result{Outcome: Bounce, Reason: "cannot write the MM3 mail: " + err.Error()})
 	}
 	res := r.Peer.send(ctx, envelopeFrom(m, ""), rcpts, buf.Bytes())
 	for i := range res.rcpt {

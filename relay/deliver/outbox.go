@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
 
@@ -24,8 +25,8 @@ type Outbox struct {
 	Describe func(*pdu.Message) any
 }
 
-// Interface returns "outbox".
-func (o *Outbox) Interface() string { return "outbox" }
+// Carries returns mapping.InterfacePDU.
+func (o *Outbox) Carries() mapping.Interface { return mapping.InterfacePDU }
 
 // OutboxRecord is the content of an outbox .json file.
 type OutboxRecord struct {
@@ -43,11 +44,11 @@ type OutboxRecord struct {
 func (o *Outbox) Deliver(ctx context.Context, m *Message) []Result {
 	b, err := m.MMS.Append(nil)
 	if err != nil {
-		return all(m, Result{Status: Permanent, Reason: "cannot encode the MMS: " + err.Error()})
+		return all(m, Result{Outcome: Bounce, Reason: "cannot encode the MMS: " + err.Error()})
 	}
 	id := safeName(m.TransactionID)
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
-		return all(m, Result{Status: Temporary, Reason: "outbox: " + err.Error()})
+		return all(m, Result{Outcome: Retry, Reason: "outbox: " + err.Error()})
 	}
 	var desc any = map[string]any{"message_type": m.MMS.Type.String(), "transaction_id": m.MMS.TransactionID}
 	if o.Describe != nil {
@@ -57,7 +58,7 @@ func (o *Outbox) Deliver(ctx context.Context, m *Message) []Result {
 		Received: m.Received, Delivered: time.Now().UTC(), Size: len(b), PDU: desc}
 	js, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
-		return all(m, Result{Status: Permanent, Reason: "outbox: " + err.Error()})
+		return all(m, Result{Outcome: Bounce, Reason: "outbox: " + err.Error()})
 	}
 	// The .json goes first and the .mms last: a watcher that picks up
 	// .mms files finds the description already there.
@@ -66,10 +67,10 @@ func (o *Outbox) Deliver(ctx context.Context, m *Message) []Result {
 		data []byte
 	}{{id + ".json", append(js, '\n')}, {id + ".mms", b}} {
 		if err := writeFileAtomic(filepath.Join(o.Dir, f.name), f.data); err != nil {
-			return all(m, Result{Status: Temporary, Reason: "outbox: " + err.Error()})
+			return all(m, Result{Outcome: Retry, Reason: "outbox: " + err.Error()})
 		}
 	}
-	return all(m, Result{Status: Delivered, PeerID: id, Size: len(b)})
+	return all(m, Result{Outcome: Delivered, PeerID: id, Size: len(b)})
 }
 
 // safeName keeps the characters that are safe in a file name.

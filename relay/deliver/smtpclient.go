@@ -97,10 +97,10 @@ func (p *SMTPPeer) send(ctx context.Context, from string, rcpts []string, body [
 	case p.sem <- struct{}{}:
 		defer func() { <-p.sem }()
 	case <-ctx.Done():
-		return fail(Result{Status: Temporary, Reason: "gave up waiting for a connection slot: " + ctx.Err().Error()})
+		return fail(Result{Outcome: Retry, Reason: "gave up waiting for a connection slot: " + ctx.Err().Error()})
 	}
 	if err := p.wait(ctx); err != nil {
-		return fail(Result{Status: Temporary, Reason: err.Error()})
+		return fail(Result{Outcome: Retry, Reason: err.Error()})
 	}
 	timeout := p.Timeout
 	if timeout <= 0 {
@@ -127,7 +127,7 @@ func (p *SMTPPeer) send(ctx context.Context, from string, rcpts []string, body [
 			out[i].Recipient = a
 			continue
 		}
-		out[i].Status = -1 // accepted, pending DATA
+		out[i].Outcome = -1 // accepted, pending DATA
 		accepted++
 	}
 	if accepted == 0 {
@@ -146,14 +146,14 @@ func (p *SMTPPeer) send(ctx context.Context, from string, rcpts []string, body [
 	if err != nil {
 		data = classify(err, "DATA")
 	} else {
-		data = Result{Status: Delivered, Code: 250, Size: len(body)}
+		data = Result{Outcome: Delivered, Code: 250, Size: len(body)}
 	}
 	res := sendResult{rcpt: out}
 	if resp != nil {
 		res.peerID = queueID(resp.StatusText)
 	}
 	for i := range out {
-		if out[i].Status == -1 {
+		if out[i].Outcome == -1 {
 			r := data
 			r.Recipient = out[i].Recipient
 			r.PeerID = res.peerID
@@ -246,20 +246,21 @@ func (p *SMTPPeer) connect(ctx context.Context) (*smtp.Client, error) {
 func classify(err error, what string) Result {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
-		r := Result{Code: se.Code, Reason: fmt.Sprintf("%s: the peer answered %d %s", what, se.Code, se.Message)}
+		r := Result{Code: se.Code, Reply: fmt.Sprintf("%d %s", se.Code, se.Message)}
 		if se.EnhancedCode != (smtp.EnhancedCode{}) && se.EnhancedCode != smtp.NoEnhancedCode {
-			r.Reason = fmt.Sprintf("%s: the peer answered %d %d.%d.%d %s", what, se.Code,
-				se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
+			r.Enhanced = fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+			r.Reply = fmt.Sprintf("%d %s %s", se.Code, r.Enhanced, se.Message)
 		}
+		r.Reason = fmt.Sprintf("%s: the peer answered %s", what, r.Reply)
 		switch {
 		case se.Code == 552 || se.EnhancedCode == (smtp.EnhancedCode{5, 3, 4}) || se.EnhancedCode == (smtp.EnhancedCode{5, 2, 3}):
-			r.Status = TooLarge
+			r.Outcome = TooLarge
 		case se.Code >= 400 && se.Code < 500:
-			r.Status = Temporary
+			r.Outcome = Retry
 		default:
-			r.Status = Permanent
+			r.Outcome = Bounce
 		}
 		return r
 	}
-	return Result{Status: Temporary, Reason: what + ": " + err.Error()}
+	return Result{Outcome: Retry, Reason: what + ": " + err.Error()}
 }

@@ -163,22 +163,20 @@ type Envelope struct {
 	RemoteIP   string    `json:"remote_ip,omitempty"`
 	HELO       string    `json:"helo,omitempty"`
 	AuthUser   string    `json:"auth_user,omitempty"`
-	// Kind says which way the message goes: KindMMS (email → MMS) or
-	// KindEmail (an outbound reply or bounce email).
-	Kind string `json:"kind"`
+	// Kind says which way the message goes and which processor takes it.
+	Kind Kind `json:"kind"`
 	// Route optionally pins the route by name; empty lets the relay choose.
 	Route string `json:"route,omitempty"`
 }
 
-// Message kinds for Envelope.Kind.
-const (
-	KindMMS   = "mms"
-	KindEmail = "email"
-)
-
 // Recipient is one RCPT TO with its DSN parameters.
 type Recipient struct {
 	Addr string `json:"addr"`
+	// Number is the E.164 number (or short code) of an MMS recipient, as
+	// parsed once at RCPT; Domain is the MMS domain it was addressed at.
+	// Both are empty for other recipients.
+	Number string `json:"number,omitempty"`
+	Domain string `json:"domain,omitempty"`
 	// Notify is the DSN NOTIFY list (NEVER, SUCCESS, FAILURE, DELAY).
 	Notify []string `json:"notify,omitempty"`
 	// ORCPT is the DSN ORCPT parameter as given ("rfc822;addr").
@@ -214,14 +212,25 @@ type Rcpt struct {
 	Addr   string `json:"addr"`
 	Status Status `json:"status"`
 	// Attempts counts claims, so it includes an attempt in progress.
-	Attempts    int       `json:"attempts"`
+	Attempts int `json:"attempts"`
+	// NextAttempt is when a waiting recipient is due, or when the lease of
+	// a Delivering one ends.
 	NextAttempt time.Time `json:"next,omitzero"`
+	// Owner holds the claim of a Delivering recipient.
+	Owner       string    `json:"owner,omitempty"`
 	LastAttempt time.Time `json:"last,omitzero"`
 	LastError   string    `json:"error,omitempty"`
 	Updated     time.Time `json:"updated"`
 	Attempt               // identifiers the last attempt used
 	PeerID      string    `json:"peer_id,omitempty"` // message id given by the peer
 	Report      string    `json:"report,omitempty"`  // last delivery report status
+	// AnswerBy is set on a Delivered recipient whose peer is to answer
+	// (an MM4_forward.RES) by then; zero once answered or when no answer
+	// is awaited.
+	AnswerBy time.Time `json:"answer_by,omitzero"`
+	// Budget, when positive, is the size the next attempt must fit: the
+	// peer refused a larger one.
+	Budget int64 `json:"budget,omitempty"`
 }
 
 // Attempt is what a delivery attempt uses on the wire, recorded before it is
@@ -246,6 +255,12 @@ func (r RcptRef) String() string { return fmt.Sprintf("%s/%d", r.ID, r.Index) }
 type Job struct {
 	Message *Message
 	Rcpts   []int
+}
+
+// Lease returns the claim on recipient index idx of the job's message.
+func (j Job) Lease(idx int) Lease {
+	r := j.Message.Rcpts[idx]
+	return Lease{Owner: r.Owner, Attempt: r.Attempts}
 }
 
 // Refs returns the RcptRefs of the claimed recipients.
@@ -367,7 +382,7 @@ type ListOptions struct {
 	// Status, if set, keeps messages with at least one recipient in it.
 	Status Status
 	// Kind, if set, keeps messages of that Envelope.Kind.
-	Kind string
+	Kind Kind
 	// After, if set, starts after that queue id (for paging).
 	After string
 	// Limit caps the result; 0 means 1000.
@@ -415,7 +430,7 @@ type Record struct {
 	Time     time.Time `json:"time"`
 	QueueID  string    `json:"queue_id"`
 	Rcpt     int       `json:"rcpt"`
-	Kind     string    `json:"kind"`
+	Kind     Kind      `json:"kind"`
 	From     string    `json:"from"`
 	To       string    `json:"to"`
 	Route    string    `json:"route,omitempty"`
