@@ -177,8 +177,9 @@ func TestMM4Delivery(t *testing.T) {
 		OriginatorSystem: "system@mms.relay.test", LocalDomain: "mms.relay.test", AckRequest: true}
 	res := r.Deliver(context.Background(), testMessage())
 	for _, x := range res {
-		if x.Outcome != Delivered {
-			t.Fatalf("result %+v, want delivered", x)
+		// AckRequest: the peer took it and is to answer with a .RES.
+		if x.Outcome != Awaiting {
+			t.Fatalf("result %+v, want awaiting", x)
 		}
 	}
 	if len(p.mails) != 1 {
@@ -207,6 +208,29 @@ func TestMM4Delivery(t *testing.T) {
 	_, parts, err := m.Parts(mm4.Limits{})
 	if err != nil || len(parts) != 2 || string(parts[1].Body) != "Hi there" {
 		t.Errorf("parts = %+v, %v", parts, err)
+	}
+}
+
+// TestMM4AckRequestAwaits checks that with AckRequest the recipients the
+// peer accepted are Awaiting (the .RES is to confirm them), while the ones
+// it refused keep their refusal, and that without AckRequest they are
+// Delivered.
+func TestMM4AckRequestAwaits(t *testing.T) {
+	p := &peer{rcptCode: map[string]int{"7654321": 550}}
+	addr, _ := startPeer(t, p, "none")
+	r := &MM4{Peer: &SMTPPeer{Addr: addr}, Domain: "mms.peer.test", AckRequest: true}
+	res := r.Deliver(context.Background(), testMessage())
+	if len(res) != 2 || res[0].Outcome != Awaiting || res[0].Code != 250 || res[1].Outcome != Bounce || res[1].Code != 550 {
+		t.Errorf("Deliver with AckRequest = %+v, want awaiting then bounce", res)
+	}
+	p.dataCode = 451
+	if res = r.Deliver(context.Background(), testMessage()); res[0].Outcome != Retry {
+		t.Errorf("Deliver with AckRequest, 451 at DATA = %+v, want temporary", res)
+	}
+	p.dataCode = 0
+	r.AckRequest = false
+	if res = r.Deliver(context.Background(), testMessage()); res[0].Outcome != Delivered {
+		t.Errorf("Deliver without AckRequest = %+v, want delivered", res)
 	}
 }
 

@@ -22,14 +22,18 @@ type MM4 struct {
 	OriginatorSystem string
 	// LocalDomain is our MMS domain, for the Sender of phone originators.
 	LocalDomain string
-	// AckRequest asks the peer for an MM4_forward.RES.
+	// AckRequest asks the peer for an MM4_forward.RES. The recipients the
+	// peer accepts are then Awaiting, not Delivered: the .RES confirms or
+	// refuses them later.
 	AckRequest bool
 }
 
 // Carries returns mapping.InterfaceMM4.
 func (r *MM4) Carries() mapping.Interface { return mapping.InterfaceMM4 }
 
-// Deliver sends m in one SMTP transaction, one RCPT per number.
+// Deliver sends m in one SMTP transaction, one RCPT per number. A
+// recipient the peer took is Delivered, or Awaiting when AckRequest asks
+// the peer to answer with an MM4_forward.RES.
 func (r *MM4) Deliver(ctx context.Context, m *Message) []Result {
 	var buf bytes.Buffer
 	f := Forward(m, r.AckRequest, r.OriginatorSystem)
@@ -44,6 +48,9 @@ func (r *MM4) Deliver(ctx context.Context, m *Message) []Result {
 	res := r.Peer.send(ctx, f.Sender, rcpts, buf.Bytes())
 	for i := range res.rcpt {
 		res.rcpt[i].Recipient = m.Recipients[i]
+		if r.AckRequest && res.rcpt[i].Outcome == Delivered {
+			res.rcpt[i].Outcome = Awaiting
+		}
 	}
 	return res.rcpt
 }
