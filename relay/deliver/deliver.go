@@ -31,6 +31,11 @@ type Message struct {
 	Bcc bool
 	// MMS is the converted message: an M-Send.req with its parts.
 	MMS *pdu.Message
+	// PDU is MMS encoded, when the conversion made it already (it encodes
+	// to size the message); nil otherwise. A route that writes the binary
+	// PDU uses it as is and encodes MMS only when it is nil. Routes do not
+	// modify it.
+	PDU []byte
 	// Envelope details for the outbox record.
 	Sender   string    // the email sender
 	Received time.Time // when the relay accepted the email

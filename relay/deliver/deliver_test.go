@@ -379,3 +379,39 @@ func TestOutbox(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxPDU checks that the outbox writes Message.PDU as it is when the
+// conversion encoded it, and encodes Message.MMS only when PDU is nil.
+func TestOutboxPDU(t *testing.T) {
+	dir := t.TempDir()
+	o := &Outbox{Dir: dir}
+
+	m := testMessage()
+	want, err := m.MMS.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := o.Deliver(context.Background(), m); res[0].Outcome != Delivered || res[0].Size != len(want) {
+		t.Fatalf("Deliver without PDU = %+v, want delivered, size %d", res, len(want))
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "T-1.mms")); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("outbox file without PDU = %x, %v, want the encoded MMS %x", got, err, want)
+	}
+
+	// PDU differs from what MMS encodes to: the file must be PDU, proving
+	// the outbox did not encode again.
+	m = testMessage()
+	m.TransactionID = "T-2"
+	other := testMessage().MMS
+	other.Subject = pdu.Str("Encoded once")
+	if m.PDU, err = other.Append(nil); err != nil {
+		t.Fatal(err)
+	}
+	if res := o.Deliver(context.Background(), m); res[0].Outcome != Delivered || res[0].Size != len(m.PDU) {
+		t.Fatalf("Deliver with PDU = %+v, want delivered, size %d", res, len(m.PDU))
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "T-2.mms"))
+	if err != nil || !bytes.Equal(got, m.PDU) {
+		t.Errorf("outbox file with PDU = %x, %v, want PDU as given %x", got, err, m.PDU)
+	}
+}

@@ -40,11 +40,15 @@ type OutboxRecord struct {
 	PDU        any       `json:"pdu"`
 }
 
-// Deliver writes the files.
+// Deliver writes the files. The .mms file is m.PDU as it is, or m.MMS
+// encoded when m.PDU is nil.
 func (o *Outbox) Deliver(ctx context.Context, m *Message) []Result {
-	b, err := m.MMS.Append(nil)
-	if err != nil {
-		return all(m, Result{Outcome: Bounce, Reason: "cannot encode the MMS: " + err.Error()})
+	b := m.PDU
+	if b == nil {
+		var err error
+		if b, err = m.MMS.Append(nil); err != nil {
+			return all(m, Result{Outcome: Bounce, Reason: "cannot encode the MMS: " + err.Error()})
+		}
 	}
 	id := safeName(m.TransactionID)
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
