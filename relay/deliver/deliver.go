@@ -1,8 +1,9 @@
 // Package deliver hands converted MMS messages to the operator's side: an
 // outbox folder, an MMSC over MM4 (SMTP between MMS relays, 3GPP TS 23.140)
-// or an MMSC's email gateway over MM3. Every route implements Deliverer and
+// or an MMSC's email gateway over MM3. Every route implements Route and
 // reports a result per recipient, so the queue can record, retry or bounce
-// each number on its own.
+// each number on its own. Build makes a route from its configuration
+// through a registry of route types (registry.go).
 package deliver
 
 import (

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mmsrelay/mmsrelay/config"
 	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
@@ -26,6 +27,12 @@ type MM4 struct {
 	// peer accepts are then Awaiting, not Delivered: the .RES confirms or
 	// refuses them later.
 	AckRequest bool
+}
+
+// buildMM4 is the registry's builder of "mm4" routes.
+func buildMM4(rc config.Route, env Env) (Route, error) {
+	return &MM4{Peer: routePeer(rc, env), Domain: rc.Domain, OriginatorSystem: env.OriginatorSystem,
+		LocalDomain: env.LocalDomain, AckRequest: rc.AckRequest}, nil
 }
 
 // Carries returns mapping.InterfaceMM4.
@@ -131,6 +138,11 @@ type MM3 struct {
 	// KeepPlus writes the number with its "+" (E.164); by default the
 	// gateway gets the digits alone, as carriers' gateways expect.
 	KeepPlus bool
+}
+
+// buildMM3 is the registry's builder of "mm3" routes.
+func buildMM3(rc config.Route, env Env) (Route, error) {
+	return &MM3{Peer: routePeer(rc, env), GatewayDomain: rc.GatewayDomain}, nil
 }
 
 // Carries returns mapping.InterfaceMM3.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mmsrelay/mmsrelay/config"
 	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
@@ -23,6 +24,11 @@ type Outbox struct {
 	// Describe turns a PDU into the JSON object that `mmsrelay decode`
 	// prints. Nil writes a short description of the headers.
 	Describe func(*pdu.Message) any
+}
+
+// buildOutbox is the registry's builder of "outbox" routes.
+func buildOutbox(rc config.Route, env Env) (Route, error) {
+	return &Outbox{Dir: rc.Dir, Describe: env.Describe}, nil
 }
 
 // Carries returns mapping.InterfacePDU.

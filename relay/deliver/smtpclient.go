@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/mmsrelay/mmsrelay/config"
 )
 
 // SMTPPeer is a peer that takes mail over SMTP: an MMSC's MM4 or MM3
@@ -38,6 +39,13 @@ type SMTPPeer struct {
 	sem  chan struct{}
 	mu   sync.Mutex
 	next time.Time // rate limit: earliest start of the next message
+}
+
+// routePeer is the SMTP peer of a route that talks SMTP (mm4, mm3): its
+// host, TLS, AUTH and limits from rc, our host name from env.
+func routePeer(rc config.Route, env Env) *SMTPPeer {
+	return &SMTPPeer{Addr: rc.Host, TLS: rc.TLS, Username: rc.Username, Password: rc.Password,
+		HeloName: env.Hostname, MaxRate: rc.MaxRate, MaxConnections: rc.MaxConnections}
 }
 
 // sendResult is what one SMTP transaction gave.
