@@ -35,7 +35,6 @@ type peer struct {
 	rcptCode map[string]int // RCPT address suffix → reply code
 	dataCode int            // reply code at the end of DATA
 	needAuth bool
-	authed   map[*peerSession]bool
 }
 
 type peerMail struct {
