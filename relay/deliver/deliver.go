@@ -79,7 +79,9 @@ type Result struct {
 	// when its reply had one.
 	Enhanced string
 	// Reply is the peer's reply as it gave it ("550 5.1.1 no such user"),
-	// for a DSN's Diagnostic-Code; empty when there was no reply.
+	// for a DSN's Diagnostic-Code; empty when there was no reply. From an
+	// IMAP server (IMAPAppender) it is the IMAP answer ("NO [TRYCREATE]
+	// no such mailbox") and Code is 0.
 	Reply string
 	// PeerID is what the peer called the message (its queue id), if said.
 	PeerID string
