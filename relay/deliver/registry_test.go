@@ -22,9 +22,11 @@ func TestRegistryMatchesConfig(t *testing.T) {
 		t.Errorf("Types() = %v, config.RouteTypes() = %v: add the type to both", got, want)
 	}
 	// Every type config accepts builds from a configuration config checked.
+	// The route sets every required key of every type (a new type with a
+	// new required key adds it here).
 	for _, typ := range config.RouteTypes() {
 		c, err := config.Parse("[[route]]\nprefix = \"+\"\ntype = \"" + typ + "\"\ndir = \"/tmp/o\"\n" +
-			"host = \"127.0.0.1:25\"\ndomain = \"d.test\"\ngateway_domain = \"gw.test\"\n")
+			"host = \"127.0.0.1:25\"\ndomain = \"d.test\"\ngateway_domain = \"gw.test\"\nurl = \"http://mmsc.test/\"\n")
 		if err != nil {
 			t.Fatalf("config for type %s: %v", typ, err)
 		}
