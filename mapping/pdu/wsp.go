@@ -17,7 +17,7 @@ var (
 	errNoNUL           = errors.New("text string without terminating NUL")
 	errBadLength       = errors.New("invalid value length octet")
 	errBadInteger      = errors.New("not an Integer-value")
-	errLongInteger     = errors.New("Long-integer longer than 8 octets")
+	errLongInteger     = errors.New("long integer longer than 8 octets (Long-integer)")
 	errBadToken        = errors.New("value is not one the specification defines")
 	errHighText        = errors.New("text starting with an octet >= 0x80 without the 0x7F quote")
 	errNotPDU          = errors.New("not an MMS PDU")
