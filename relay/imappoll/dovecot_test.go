@@ -93,7 +93,7 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 }
 
 // dovecotPoller makes a Poller for u on d with fast timings.
-func dovecotPoller(t *testing.T, u imapUser, st store.Store, h Handler, edit func(*Options)) *Poller {
+func dovecotPoller(t *testing.T, u imapUser, st store.KV, h Handler, edit func(*Options)) *Poller {
 	t.Helper()
 	opts := Options{
 		Mailboxes: []Mailbox{{

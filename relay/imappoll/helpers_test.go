@@ -32,7 +32,7 @@ func testMessage(id string) []byte {
 }
 
 // openStore opens a real store in a temp dir, closed at cleanup.
-func openStore(t *testing.T, dir string) store.Store {
+func openStore(t *testing.T, dir string) store.KV {
 	t.Helper()
 	st, err := store.Open(dir, store.Options{MinFree: -1})
 	if err != nil {

@@ -83,7 +83,7 @@ func newMemServerWith(t *testing.T, caps imap.CapSet, wrap func(imapserver.Sessi
 }
 
 // memPoller makes a Poller on s with fast timings.
-func memPoller(t *testing.T, s *memServer, st store.Store, h Handler, edit func(*Options)) *Poller {
+func memPoller(t *testing.T, s *memServer, st store.KV, h Handler, edit func(*Options)) *Poller {
 	t.Helper()
 	opts := Options{
 		Mailboxes: []Mailbox{{

@@ -67,7 +67,7 @@ func newBook(t *testing.T, mod func(*Options)) (*Book, *clock, *store.Bolt) {
 	return b, clk, st
 }
 
-func newBookOn(t *testing.T, st store.Store, clk *clock, mod func(*Options)) *Book {
+func newBookOn(t *testing.T, st store.KV, clk *clock, mod func(*Options)) *Book {
 	t.Helper()
 	opts := Options{ReplyDomain: replyD, MMSDomain: mmsD, TokenTTL: testTTL, Now: clk.Now}
 	if mod != nil {
