@@ -176,7 +176,7 @@ func TestDovecot(t *testing.T) {
 		want := seed(t, u, "dvcrash", 3)
 		dir := t.TempDir()
 		rec := newRecorder()
-		st1, err := store.Open(dir, store.Options{MinFree: -1})
+		st1, err := store.OpenBolt(dir, store.Options{MinFree: -1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -208,7 +208,7 @@ func TestMemCrashBeforeMove(t *testing.T) {
 	dir := t.TempDir()
 	rec := newRecorder()
 
-	st1, err := store.Open(dir, store.Options{MinFree: -1})
+	st1, err := store.OpenBolt(dir, store.Options{MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

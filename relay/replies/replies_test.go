@@ -51,8 +51,8 @@ func tcheck(t *testing.T, err error, what string) {
 
 func openStore(t *testing.T) *store.Bolt {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Options{MinFree: -1})
-	tcheck(t, err, "store.Open")
+	st, err := store.OpenBolt(t.TempDir(), store.Options{MinFree: -1})
+	tcheck(t, err, "store.OpenBolt")
 	t.Cleanup(func() { st.Close() })
 	return st
 }
