@@ -465,7 +465,7 @@ func applyOp(r *Rcpt, u Update, now time.Time) error {
 		r.PeerID = u.PeerID
 		r.LastError = ""
 		r.AnswerBy = time.Time{}
-		answered := !r.AnsweredAt.IsZero() && !r.AnsweredAt.Before(r.LastAttempt)
+		answered := r.AnsweredAttempt == r.Attempts
 		if !u.AnswerBy.IsZero() && !answered {
 			r.AnswerBy = u.AnswerBy
 		}
@@ -488,7 +488,7 @@ func applyOp(r *Rcpt, u Update, now time.Time) error {
 	case OpAnswered:
 		r.Report = u.Report
 		r.AnswerBy = time.Time{}
-		r.AnsweredAt = now
+		r.AnsweredAttempt = r.Attempts
 	case OpRequeue:
 		if r.Status != Delivered {
 			return fmt.Errorf("%w: recipient is %s, not %s", ErrInvalid, r.Status, Delivered)

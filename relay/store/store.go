@@ -100,10 +100,11 @@ type Rcpt struct {
 	// (an MM4_forward.RES) by then; zero once answered or when no answer
 	// is awaited.
 	AnswerBy time.Time `json:"answer_by,omitzero"`
-	// AnsweredAt is when the last answer was recorded (OpAnswered): an
-	// answer that came during an attempt, before its OpDelivered, means
-	// nothing is awaited any more.
-	AnsweredAt time.Time `json:"answered_at,omitzero"`
+	// AnsweredAttempt is the attempt during which the last answer was
+	// recorded (OpAnswered): an answer that came during an attempt, before
+	// its OpDelivered, means nothing is awaited any more. Counting attempts
+	// rather than comparing times keeps the rule free of clocks.
+	AnsweredAttempt int `json:"answered_attempt,omitempty"`
 	// Budget, when positive, is the size the next attempt must fit: the
 	// peer refused a larger one.
 	Budget int64 `json:"budget,omitempty"`
