@@ -96,6 +96,12 @@ type Conversion struct {
 	Notes []string
 	// Size is the message's size on the interface it was sized for.
 	Size int
+	// PDU is the binary encoding of MMS (MMS.Append(nil)) when the
+	// message was sized for InterfacePDU, so that a route can write it
+	// without encoding it again; nil on the other interfaces. It is valid
+	// while MMS is not changed: whoever changes MMS must set PDU to nil
+	// (or encode again).
+	PDU []byte
 }
 
 // ErrNoRecipients is returned by ToMMS for an empty recipient list.
@@ -138,7 +144,16 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 	}
 	// Fit media to what is left once headers, text and SMIL are counted;
 	// shrink the budget by any overshoot and fit again (at most 4 rounds).
-	buf, _ := m.Append(nil)
+	// On InterfacePDU the headers are encoded into the buffer the whole
+	// PDU is encoded into later, made large enough for it at once.
+	need := 512
+	if opts.Interface == InterfacePDU {
+		need += 2048 + len(text) + 256*len(items)
+		for _, it := range items {
+			need += len(it.Data)
+		}
+	}
+	buf, _ := m.Append(make([]byte, 0, need))
 	overhead := len(buf) + 1200 + 220*len(items) + min(len(text), maxText) + 200
 	var res adapt.Result
 	var dropped []adapt.Dropped
@@ -165,7 +180,7 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 		body = adapt.TruncateText(body, maxText)
 		assemble(m, res.Items, body)
 		var size int
-		size, _, err = encodedSize(m, opts.Interface, opts.Forward, nil)
+		size, buf, err = encodedSize(m, opts.Interface, opts.Forward, buf[:0])
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +188,11 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 			if len(m.Parts) <= 1 && body == "" {
 				return nil, ErrNoContent
 			}
-			return &Conversion{MMS: m, Dropped: dropped, Notes: res.Notes, Size: size}, nil
+			c := &Conversion{MMS: m, Dropped: dropped, Notes: res.Notes, Size: size}
+			if opts.Interface == InterfacePDU {
+				c.PDU = buf
+			}
+			return c, nil
 		}
 		if round >= 4 || mediaBudget <= 0 {
 			// Give up on media: text alone.
