@@ -77,12 +77,15 @@ func (r *Relay) processReply(ctx context.Context, j store.Job) {
 		return
 	}
 	var mms *mapping.MMS
-	if mm, err := mm4.Parse(raw); err == nil && mm.IsType(mm4.ForwardReq) {
+	if mm, perr := mm4.Parse(raw); perr == nil && mm.IsType(mm4.ForwardReq) {
 		mms, err = mapping.MMSFromMM4(mm) // its .RES went out when it was taken
 	} else {
 		mms, err = mapping.MMSFromEmailRules(raw, ro.Carriers)
 	}
-	if err != nil || mms == nil {
+	if err == nil && mms == nil {
+		err = errors.New("no message in it")
+	}
+	if err != nil {
 		for _, ref := range j.Refs() {
 			r.st.MarkFailed(ctx, ref, fmt.Sprintf("the reply could not be read: %v", err))
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/mmsrelay/mmsrelay/relay/deliver"
 	"github.com/mmsrelay/mmsrelay/relay/imappoll"
 	"github.com/mmsrelay/mmsrelay/relay/replies"
+	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 
 // TestReplyRoundTrip: an email goes out as an MMS from a masked reply
@@ -269,5 +270,39 @@ func TestFromByDomain(t *testing.T) {
 	}
 	if !masked {
 		t.Error("no masked From at mms.test")
+	}
+}
+
+// TestUnreadableReply: a reply that cannot be read fails with a reason
+// that names the problem, not "<nil>".
+func TestUnreadableReply(t *testing.T) {
+	r := startRelay(t, func(o *Options) {
+		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Replies = &ReplyOptions{Book: book, Domain: "reply.test", Region: "US"}
+	})
+	// No header block: not an email at all.
+	if err := r.AcceptReply(context.Background(), []byte("\r\njust some text\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgs, err := r.st.List(context.Background(), store.ListOptions{Status: store.Failed, Kind: store.KindReply})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 1 {
+			reason := msgs[0].Rcpts[0].LastError
+			if !strings.Contains(reason, "not an email") || strings.Contains(reason, "<nil>") {
+				t.Errorf("failure reason = %q, want it to name the problem (not an email)", reason)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the unreadable reply did not fail")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
