@@ -271,7 +271,6 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 		DeliveryReport: cfg.MMS.DeliveryReport, MessageClass: cfg.MMS.MessageClass, KeepHistory: !cfg.MMS.StripQuotes,
 		Lifetime: cfg.Queue.Lifetime.Duration, RetryMin: cfg.Queue.RetryMin.Duration, RetryMax: cfg.Queue.RetryMax.Duration,
 		Workers: cfg.Queue.Workers, ResponseTimeout: cfg.Queue.ResponseTTL.Duration,
-		Mailer: &deliver.Mailer{HeloName: cfg.Server.Hostname},
 	}
 	mailer := &deliver.Mailer{HeloName: cfg.Server.Hostname, RequireTLS: cfg.Outbound.RequireTLS}
 	if cfg.Outbound.Smarthost != "" {
