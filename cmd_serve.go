@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -304,26 +303,19 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 		o.Peers = append(o.Peers, relay.Peer{Name: p.Name, Networks: p.Prefixes, TLSNames: p.TLSNames, Users: p.Users})
 	}
 	tc := newTranscoder(cfg) // media: one for all routes, nil when off
+	env := deliver.Env{Hostname: cfg.Server.Hostname, OriginatorSystem: cfg.MMS.OriginatorSystem,
+		LocalDomain: cfg.MMS.Domains[0], Describe: describeAny}
 	for _, rc := range cfg.Routes {
 		prof, ok := lookupProfile(cfg, rc.Profile)
 		if !ok {
 			return o, fmt.Errorf("route %s: no profile %q", rc.Prefix, rc.Profile)
 		}
 		prof.Transcoder = tc
-		rt := relay.Route{Name: rc.Type + ":" + rc.Prefix, Prefix: rc.Prefix, Profile: prof}
-		peer := &deliver.SMTPPeer{Addr: rc.Host, TLS: rc.TLS, Username: rc.Username, Password: rc.Password,
-			HeloName: cfg.Server.Hostname, MaxRate: rc.MaxRate, MaxConnections: rc.MaxConnections}
-		switch rc.Type {
-		case "outbox":
-			rt.Deliverer = &deliver.Outbox{Dir: rc.Dir, Describe: describeAny}
-		case "mm4":
-			rt.Deliverer = &deliver.MM4{Peer: peer, Domain: rc.Domain, OriginatorSystem: cfg.MMS.OriginatorSystem,
-				LocalDomain: cfg.MMS.Domains[0], AckRequest: rc.AckRequest}
-		case "mm3":
-			rt.Deliverer = &deliver.MM3{Peer: peer, GatewayDomain: rc.GatewayDomain}
-		default:
-			return o, errors.New("route " + rc.Prefix + ": type " + rc.Type + " is not available")
+		d, err := deliver.Build(rc, env)
+		if err != nil {
+			return o, fmt.Errorf("route %s: %w", rc.Prefix, err)
 		}
+		rt := relay.Route{Name: rc.Type + ":" + rc.Prefix, Prefix: rc.Prefix, Profile: prof, Deliverer: d}
 		o.Routes = append(o.Routes, rt)
 	}
 	return o, nil

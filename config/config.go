@@ -457,13 +457,106 @@ func (c *Config) applyDefaults(md *toml.MetaData) {
 		if r.Profile == "" {
 			r.Profile = "default"
 		}
-		if r.Type == "outbox" && r.Dir == "" {
-			r.Dir = s.DataDir + "/outbox"
-		}
-		if (r.Type == "mm4" || r.Type == "mm3") && r.TLS == "" {
-			r.TLS = "none"
+		if t, ok := routeTypeNamed(r.Type); ok {
+			if t.smtp && r.TLS == "" {
+				r.TLS = "none"
+			}
+			if t.defaults != nil {
+				t.defaults(c, r)
+			}
 		}
 	}
+}
+
+// routeType is what the configuration knows of one type of [[route]]: the
+// keys it needs and how it fills unset ones. relay/deliver builds the
+// route itself (deliver.Build); a test there checks that RouteTypes and
+// its registry name the same types.
+type routeType struct {
+	name string
+	// required are the keys a route of this type must set, checked in order.
+	required []routeKey
+	// smtp: the route talks SMTP to a peer, so tls ("none" by default,
+	// else "starttls" or "tls") applies to it.
+	smtp bool
+	// defaults, if not nil, fills the unset keys that have a default.
+	defaults func(c *Config, r *Route)
+	// planned: the type is known but not available yet.
+	planned bool
+}
+
+// routeKey is a key a route type requires.
+type routeKey struct {
+	name     string // the TOML key
+	value    func(r *Route) string
+	hint     string // what the value is, said when it is missing
+	hostPort bool   // the value must be host:port
+}
+
+var (
+	keyHost = func(hint string) routeKey {
+		return routeKey{name: "host", value: func(r *Route) string { return r.Host }, hint: hint, hostPort: true}
+	}
+	keyURL = routeKey{name: "url", value: func(r *Route) string { return r.URL }}
+)
+
+// routeTypes are the route types, one entry each. A new type adds its
+// entry here and its builder in relay/deliver/registry.go.
+var routeTypes = []routeType{
+	{
+		name:     "outbox",
+		required: []routeKey{{name: "dir", value: func(r *Route) string { return r.Dir }}},
+		defaults: func(c *Config, r *Route) {
+			if r.Dir == "" {
+				r.Dir = c.Server.DataDir + "/outbox"
+			}
+		},
+	},
+	{
+		name: "mm4",
+		smtp: true,
+		required: []routeKey{keyHost("the peer MMSC's host:port"),
+			{name: "domain", value: func(r *Route) string { return r.Domain }, hint: "the peer's MMS domain"}},
+	},
+	{
+		name: "mm3",
+		smtp: true,
+		required: []routeKey{keyHost("the gateway's host:port"),
+			{name: "gateway_domain", value: func(r *Route) string { return r.GatewayDomain }}},
+	},
+	{name: "mm1", required: []routeKey{keyURL}, planned: true},
+	{name: "mm7", required: []routeKey{keyURL}, planned: true},
+}
+
+// RouteTypes returns the route types a configuration may use, in the order
+// the documentation lists them. Types that are planned but not available
+// are not among them.
+func RouteTypes() []string {
+	var names []string
+	for _, t := range routeTypes {
+		if !t.planned {
+			names = append(names, t.name)
+		}
+	}
+	return names
+}
+
+// routeTypeNamed returns the entry of the route type name, planned or not.
+func routeTypeNamed(name string) (routeType, bool) {
+	for _, t := range routeTypes {
+		if t.name == name {
+			return t, true
+		}
+	}
+	return routeType{}, false
+}
+
+// orList writes names as "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 var builtinProfiles = map[string]bool{"default": true, "basic": true, "large": true}
@@ -660,38 +753,24 @@ func (c *Config) validate() []error {
 		if !profiles[r.Profile] {
 			bad(key+".profile", "no profile named %q", r.Profile)
 		}
-		switch r.Type {
-		case "outbox":
-			if r.Dir == "" {
-				bad(key+".dir", "missing")
-			}
-		case "mm4":
-			if r.Host == "" {
-				bad(key+".host", "missing: the peer MMSC's host:port")
-			} else {
-				checkAddrs(key+".host", []string{r.Host})
-			}
-			if r.Domain == "" {
-				bad(key+".domain", "missing: the peer's MMS domain")
-			}
-		case "mm3":
-			if r.Host == "" {
-				bad(key+".host", "missing: the gateway's host:port")
-			} else {
-				checkAddrs(key+".host", []string{r.Host})
-			}
-			if r.GatewayDomain == "" {
-				bad(key+".gateway_domain", "missing")
-			}
-		case "mm1", "mm7":
-			if r.URL == "" {
-				bad(key+".url", "missing")
-			}
-			bad(key+".type", "%q is not available yet", r.Type)
-		default:
-			bad(key+".type", "%q: use outbox, mm4 or mm3", r.Type)
+		t, ok := routeTypeNamed(r.Type)
+		if !ok {
+			bad(key+".type", "%q: use %s", r.Type, orList(RouteTypes()))
 		}
-		if r.Type == "mm4" || r.Type == "mm3" {
+		for _, k := range t.required {
+			switch v := k.value(&r); {
+			case v == "" && k.hint != "":
+				bad(key+"."+k.name, "missing: %s", k.hint)
+			case v == "":
+				bad(key+"."+k.name, "missing")
+			case k.hostPort:
+				checkAddrs(key+"."+k.name, []string{v})
+			}
+		}
+		if t.planned {
+			bad(key+".type", "%q is not available yet", r.Type)
+		}
+		if t.smtp {
 			switch r.TLS {
 			case "none", "starttls", "tls":
 			default:

@@ -172,3 +172,61 @@ func TestOutboundIMAP(t *testing.T) {
 		t.Errorf("imap_domains without imap_host: %v", err)
 	}
 }
+
+// TestRouteErrors checks the whole error for each kind of bad [[route]],
+// one route at a time.
+func TestRouteErrors(t *testing.T) {
+	for _, tc := range []struct{ route, want string }{
+		{"type = \"pigeon\"", `route[0].type: "pigeon": use outbox, mm4 or mm3`},
+		{"type = \"\"", `route[0].type: "": use outbox, mm4 or mm3`},
+		{"type = \"mm4\"", "route[0].host: missing: the peer MMSC's host:port\nroute[0].domain: missing: the peer's MMS domain"},
+		{"type = \"mm4\"\nhost = \"peer\"\ndomain = \"d\"\ntls = \"ssl\"",
+			"route[0].host: \"peer\" is not host:port\nroute[0].tls: \"ssl\": use none, starttls or tls"},
+		{"type = \"mm3\"", "route[0].host: missing: the gateway's host:port\nroute[0].gateway_domain: missing"},
+		{"type = \"mm3\"\nhost = \"127.0.0.1:25\"", "route[0].gateway_domain: missing"},
+		{"type = \"mm7\"", "route[0].url: missing\nroute[0].type: \"mm7\" is not available yet"},
+		{"type = \"mm1\"\nurl = \"http://mmsc.test/\"", `route[0].type: "mm1" is not available yet`},
+	} {
+		_, err := Parse("[[route]]\nprefix = \"+\"\n" + tc.route + "\n")
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(route %q) = %v, want:\n%s", tc.route, err, tc.want)
+		}
+	}
+}
+
+// TestRouteTypes checks the route types the configuration accepts and the
+// defaults each gets.
+func TestRouteTypes(t *testing.T) {
+	if got := strings.Join(RouteTypes(), ","); got != "outbox,mm4,mm3" {
+		t.Errorf("RouteTypes() = %s, want outbox,mm4,mm3", got)
+	}
+	c, err := Parse(`
+[server]
+data_dir = "/var/lib/mmsrelay"
+[[route]]
+prefix = "+1"
+type = "outbox"
+[[route]]
+prefix = "+44"
+type = "mm4"
+host = "127.0.0.1:2526"
+domain = "mms.peer.test"
+[[route]]
+prefix = "+33"
+type = "mm3"
+host = "127.0.0.1:2527"
+gateway_domain = "gw.test"
+tls = "starttls"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Route{
+		{Prefix: "+1", Type: "outbox", Profile: "default", Dir: "/var/lib/mmsrelay/outbox"},
+		{Prefix: "+44", Type: "mm4", Profile: "default", Host: "127.0.0.1:2526", Domain: "mms.peer.test", TLS: "none"},
+		{Prefix: "+33", Type: "mm3", Profile: "default", Host: "127.0.0.1:2527", GatewayDomain: "gw.test", TLS: "starttls"},
+	}
+	if !reflect.DeepEqual(c.Routes, want) {
+		t.Errorf("routes = %+v\nwant %+v", c.Routes, want)
+	}
+}

@@ -396,7 +396,7 @@ func (r *Relay) deliverGroup(ctx context.Context, m *store.Message, email *mappi
 			res = results[i]
 		}
 		switch res.Outcome {
-		case deliver.Delivered:
+		case deliver.Delivered, deliver.Awaiting:
 			if err := r.st.MarkDelivered(ctx, ref, res.PeerID); err != nil {
 				log.Error("recording a delivery", "err", err)
 			}

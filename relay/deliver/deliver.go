@@ -1,8 +1,9 @@
 // Package deliver hands converted MMS messages to the operator's side: an
 // outbox folder, an MMSC over MM4 (SMTP between MMS relays, 3GPP TS 23.140)
-// or an MMSC's email gateway over MM3. Every route implements Deliverer and
+// or an MMSC's email gateway over MM3. Every route implements Route and
 // reports a result per recipient, so the queue can record, retry or bounce
-// each number on its own.
+// each number on its own. Build makes a route from its configuration
+// through a registry of route types (registry.go).
 package deliver
 
 import (
@@ -31,6 +32,11 @@ type Message struct {
 	Bcc bool
 	// MMS is the converted message: an M-Send.req with its parts.
 	MMS *pdu.Message
+	// PDU is MMS encoded, when the conversion made it already (it encodes
+	// to size the message); nil otherwise. A route that writes the binary
+	// PDU uses it as is and encodes MMS only when it is nil. Routes do not
+	// modify it.
+	PDU []byte
 	// Envelope details for the outbox record.
 	Sender   string    // the email sender
 	Received time.Time // when the relay accepted the email
@@ -73,7 +79,9 @@ type Result struct {
 	// when its reply had one.
 	Enhanced string
 	// Reply is the peer's reply as it gave it ("550 5.1.1 no such user"),
-	// for a DSN's Diagnostic-Code; empty when there was no reply.
+	// for a DSN's Diagnostic-Code; empty when there was no reply. From an
+	// IMAP server (IMAPAppender) it is the IMAP answer ("NO [TRYCREATE]
+	// no such mailbox") and Code is 0.
 	Reply string
 	// PeerID is what the peer called the message (its queue id), if said.
 	PeerID string

@@ -35,7 +35,6 @@ type peer struct {
 	rcptCode map[string]int // RCPT address suffix → reply code
 	dataCode int            // reply code at the end of DATA
 	needAuth bool
-	authed   map[*peerSession]bool
 }
 
 type peerMail struct {
@@ -177,8 +176,9 @@ func TestMM4Delivery(t *testing.T) {
 		OriginatorSystem: "system@mms.relay.test", LocalDomain: "mms.relay.test", AckRequest: true}
 	res := r.Deliver(context.Background(), testMessage())
 	for _, x := range res {
-		if x.Outcome != Delivered {
-			t.Fatalf("result %+v, want delivered", x)
+		// AckRequest: the peer took it and is to answer with a .RES.
+		if x.Outcome != Awaiting {
+			t.Fatalf("result %+v, want awaiting", x)
 		}
 	}
 	if len(p.mails) != 1 {
@@ -207,6 +207,29 @@ func TestMM4Delivery(t *testing.T) {
 	_, parts, err := m.Parts(mm4.Limits{})
 	if err != nil || len(parts) != 2 || string(parts[1].Body) != "Hi there" {
 		t.Errorf("parts = %+v, %v", parts, err)
+	}
+}
+
+// TestMM4AckRequestAwaits checks that with AckRequest the recipients the
+// peer accepted are Awaiting (the .RES is to confirm them), while the ones
+// it refused keep their refusal, and that without AckRequest they are
+// Delivered.
+func TestMM4AckRequestAwaits(t *testing.T) {
+	p := &peer{rcptCode: map[string]int{"7654321": 550}}
+	addr, _ := startPeer(t, p, "none")
+	r := &MM4{Peer: &SMTPPeer{Addr: addr}, Domain: "mms.peer.test", AckRequest: true}
+	res := r.Deliver(context.Background(), testMessage())
+	if len(res) != 2 || res[0].Outcome != Awaiting || res[0].Code != 250 || res[1].Outcome != Bounce || res[1].Code != 550 {
+		t.Errorf("Deliver with AckRequest = %+v, want awaiting then bounce", res)
+	}
+	p.dataCode = 451
+	if res = r.Deliver(context.Background(), testMessage()); res[0].Outcome != Retry {
+		t.Errorf("Deliver with AckRequest, 451 at DATA = %+v, want temporary", res)
+	}
+	p.dataCode = 0
+	r.AckRequest = false
+	if res = r.Deliver(context.Background(), testMessage()); res[0].Outcome != Delivered {
+		t.Errorf("Deliver without AckRequest = %+v, want delivered", res)
 	}
 }
 
@@ -353,5 +376,41 @@ func TestOutbox(t *testing.T) {
 		if strings.ContainsRune(e.Name(), '/') || e.Name() == ".." {
 			t.Errorf("unsafe outbox name %q", e.Name())
 		}
+	}
+}
+
+// TestOutboxPDU checks that the outbox writes Message.PDU as it is when the
+// conversion encoded it, and encodes Message.MMS only when PDU is nil.
+func TestOutboxPDU(t *testing.T) {
+	dir := t.TempDir()
+	o := &Outbox{Dir: dir}
+
+	m := testMessage()
+	want, err := m.MMS.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := o.Deliver(context.Background(), m); res[0].Outcome != Delivered || res[0].Size != len(want) {
+		t.Fatalf("Deliver without PDU = %+v, want delivered, size %d", res, len(want))
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "T-1.mms")); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("outbox file without PDU = %x, %v, want the encoded MMS %x", got, err, want)
+	}
+
+	// PDU differs from what MMS encodes to: the file must be PDU, proving
+	// the outbox did not encode again.
+	m = testMessage()
+	m.TransactionID = "T-2"
+	other := testMessage().MMS
+	other.Subject = pdu.Str("Encoded once")
+	if m.PDU, err = other.Append(nil); err != nil {
+		t.Fatal(err)
+	}
+	if res := o.Deliver(context.Background(), m); res[0].Outcome != Delivered || res[0].Size != len(m.PDU) {
+		t.Fatalf("Deliver with PDU = %+v, want delivered, size %d", res, len(m.PDU))
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "T-2.mms"))
+	if err != nil || !bytes.Equal(got, m.PDU) {
+		t.Errorf("outbox file with PDU = %x, %v, want PDU as given %x", got, err, m.PDU)
 	}
 }

@@ -113,7 +113,7 @@ func (m *Mailer) Send(ctx context.Context, from string, rcpts []string, msg []by
 	for i, a := range rcpts {
 		at := strings.LastIndexByte(a, '@')
 		if at <= 0 || at == len(a)-1 {
-			out[i] = Result{Recipient: a, Outcome: Bounce, Code: 501,
+			out[i] = Result{Recipient: a, Outcome: Bounce, Code: 501, Enhanced: "5.1.3",
 				Reason: fmt.Sprintf("%q is not an email address", a)}
 			continue
 		}
@@ -175,7 +175,8 @@ func (m *Mailer) sendDomain(ctx context.Context, domain, from string, rcpts []st
 		var dnsErr *net.DNSError
 		if h.implicit && errors.As(a.dialErr, &dnsErr) && dnsErr.IsNotFound {
 			// No MX, and no address either: the domain takes no mail.
-			set(Result{Outcome: Bounce, Code: 550, Reason: fmt.Sprintf("domain %s has no mail server (no MX, A or AAAA record)", domain)})
+			set(Result{Outcome: Bounce, Code: 550, Enhanced: "5.1.2",
+				Reason: fmt.Sprintf("domain %s has no mail server (no MX, A or AAAA record)", domain)})
 			return
 		}
 		var next []int
@@ -233,7 +234,7 @@ func (m *Mailer) lookup(ctx context.Context, domain string) ([]mxHost, *Result) 
 		lit := domain[1 : len(domain)-1]
 		lit = strings.TrimPrefix(strings.TrimPrefix(lit, "ipv6:"), "IPv6:")
 		if net.ParseIP(lit) == nil {
-			return nil, &Result{Outcome: Bounce, Code: 501, Reason: fmt.Sprintf("%s is not an address literal", domain)}
+			return nil, &Result{Outcome: Bounce, Code: 501, Enhanced: "5.1.3", Reason: fmt.Sprintf("%s is not an address literal", domain)}
 		}
 		return []mxHost{{name: lit, literal: true}}, nil
 	}
@@ -241,7 +242,8 @@ func (m *Mailer) lookup(ctx context.Context, domain string) ([]mxHost, *Result) 
 	if !isASCII(name) {
 		a, err := idna.Lookup.ToASCII(name)
 		if err != nil {
-			return nil, &Result{Outcome: Bounce, Code: 501, Reason: fmt.Sprintf("domain %q is not a valid name: %v", domain, err)}
+			return nil, &Result{Outcome: Bounce, Code: 501, Enhanced: "5.1.3",
+				Reason: fmt.Sprintf("domain %q is not a valid name: %v", domain, err)}
 		}
 		name = a
 	}
@@ -277,7 +279,7 @@ func (m *Mailer) lookup(ctx context.Context, domain string) ([]mxHost, *Result) 
 	}
 	if len(hosts) == 0 {
 		if null {
-			return nil, &Result{Outcome: Bounce, Code: 556,
+			return nil, &Result{Outcome: Bounce, Code: 556, Enhanced: "5.1.10",
 				Reason: fmt.Sprintf("domain %s does not accept mail (null MX, RFC 7505): 556 5.1.10", domain)}
 		}
 		hosts = []mxHost{{name: name, implicit: true}}

@@ -513,3 +513,38 @@ func (f resolverFunc) LookupMX(_ context.Context, domain string) ([]*net.MX, err
 	f(domain)
 	return nil, &net.DNSError{Err: "no such host", Name: domain, IsNotFound: true}
 }
+
+// TestMailerResultFields checks that results carry their codes as fields:
+// the peer's reply where a peer answered, our own codes where none did.
+func TestMailerResultFields(t *testing.T) {
+	p := &peer{rcptCode: map[string]int{"nobody": 550}}
+	addr := startMX(t, p, "127.0.0.1:0", nil)
+	_, port, _ := net.SplitHostPort(addr)
+	m := &Mailer{
+		Resolver: &fakeResolver{mx: map[string][]*net.MX{
+			"nullmx.test":  {{Host: ".", Pref: 0}},
+			"example.test": {{Host: "127.0.0.1", Pref: 10}},
+		}},
+		Port: port,
+	}
+	res := m.Send(context.Background(), "", []string{"a@nullmx.test", "not-an-address", "nobody@example.test", "alice@example.test"}, []byte(bounce))
+	checkResults(t, res, Bounce, Bounce, Bounce, Delivered)
+	for i, want := range []Result{
+		{Code: 556, Enhanced: "5.1.10"},
+		{Code: 501, Enhanced: "5.1.3"},
+		{Code: 550, Enhanced: "5.1.1", Reply: "550 5.1.1 no such number"},
+		{Code: 250, Enhanced: "2.0.0"},
+	} {
+		got := res[i]
+		if got.Code != want.Code || got.Enhanced != want.Enhanced || (want.Reply != "" && got.Reply != want.Reply) {
+			t.Errorf("Send result %d = code %d, enhanced %q, reply %q; want %d, %q, %q", i, got.Code, got.Enhanced, got.Reply,
+				want.Code, want.Enhanced, want.Reply)
+		}
+	}
+	if res[0].Reply != "" || res[1].Reply != "" {
+		t.Errorf("no peer answered, yet Reply = %q, %q", res[0].Reply, res[1].Reply)
+	}
+	if !strings.HasPrefix(res[3].Reply, "250 2.0.0 ") {
+		t.Errorf("delivered: Reply = %q, want the peer's 250 reply", res[3].Reply)
+	}
+}

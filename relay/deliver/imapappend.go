@@ -85,7 +85,7 @@ func (a *IMAPAppender) Append(ctx context.Context, rcpt string, msg []byte) Resu
 	case "starttls":
 		if c, err = imapclient.NewStartTLS(conn, opts); err != nil {
 			conn.Close()
-			return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP STARTTLS: " + err.Error()}
+			return imapFailed(rcpt, Retry, "IMAP STARTTLS: "+err.Error(), err)
 		}
 	default:
 		tc := tls.Client(conn, cfg)
@@ -97,7 +97,7 @@ func (a *IMAPAppender) Append(ctx context.Context, rcpt string, msg []byte) Resu
 	}
 	defer c.Close()
 	if err := c.Login(login, a.Password).Wait(); err != nil {
-		return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP login as " + login + ": " + err.Error()}
+		return imapFailed(rcpt, Retry, "IMAP login as "+login+": "+err.Error(), err)
 	}
 	folder := a.Folder
 	if folder == "" {
@@ -109,15 +109,17 @@ func (a *IMAPAppender) Append(ctx context.Context, rcpt string, msg []byte) Resu
 		return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP APPEND: " + err.Error()}
 	}
 	if err := cmd.Close(); err != nil {
-		return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP APPEND: " + err.Error()}
+		return imapFailed(rcpt, Retry, "IMAP APPEND: "+err.Error(), err)
 	}
 	data, err := cmd.Wait()
 	if err != nil {
 		var ie *imap.Error
 		if errors.As(err, &ie) && ie.Code == imap.ResponseCodeTryCreate {
-			return Result{Recipient: rcpt, Outcome: Bounce, Reason: fmt.Sprintf("no folder %q in the mailbox of %s", folder, rcpt)}
+			r := imapFailed(rcpt, Bounce, fmt.Sprintf("no folder %q in the mailbox of %s", folder, rcpt), err)
+			r.Enhanced = "5.2.0" // RFC 3463: the mailbox exists, but something about it refuses
+			return r
 		}
-		return Result{Recipient: rcpt, Outcome: Retry, Reason: "IMAP APPEND: " + err.Error()}
+		return imapFailed(rcpt, Retry, "IMAP APPEND: "+err.Error(), err)
 	}
 	c.Logout().Wait()
 	id := ""
@@ -125,6 +127,24 @@ func (a *IMAPAppender) Append(ctx context.Context, rcpt string, msg []byte) Resu
 		id = fmt.Sprintf("%d/%d", data.UIDValidity, data.UID)
 	}
 	return Result{Recipient: rcpt, Outcome: Delivered, PeerID: id, Size: len(msg)}
+}
+
+// imapFailed is the result of a failed IMAP step. When the server
+// answered (NO or BAD), Reply is its answer as it gave it, "NO [TRYCREATE]
+// no such mailbox"; an IMAP server has no SMTP code, so Code stays 0.
+func imapFailed(rcpt string, o Outcome, reason string, err error) Result {
+	r := Result{Recipient: rcpt, Outcome: o, Reason: reason}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		r.Reply = string(ie.Type)
+		if ie.Code != "" {
+			r.Reply += " [" + string(ie.Code) + "]"
+		}
+		if ie.Text != "" {
+			r.Reply += " " + ie.Text
+		}
+	}
+	return r
 }
 
 // Split sends email for the hosted domains by IMAP APPEND and the rest

@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -62,9 +63,15 @@ func TestSplitIMAPAppend(t *testing.T) {
 	s.IMAP.Password = "wrong"
 	if r := s.IMAP.Append(context.Background(), "bob@hosted.test", msg); r.Outcome != Retry {
 		t.Errorf("wrong password: %+v", r)
+	} else if !strings.HasPrefix(r.Reply, "NO") || r.Code != 0 {
+		t.Errorf("wrong password: Reply %q, Code %d; want the server's NO answer and no SMTP code", r.Reply, r.Code)
 	}
 	s.IMAP.Password, s.IMAP.Folder = "pw", "Nope"
 	if r := s.IMAP.Append(context.Background(), "bob@hosted.test", msg); r.Outcome == Delivered {
 		t.Errorf("missing folder: %+v", r)
+	} else if r.Outcome == Bounce && (r.Enhanced != "5.2.0" || !strings.HasPrefix(r.Reply, "NO [TRYCREATE]")) {
+		t.Errorf("missing folder: Enhanced %q, Reply %q; want 5.2.0 and the server's NO [TRYCREATE] answer", r.Enhanced, r.Reply)
+	} else if r.Reply == "" {
+		t.Errorf("missing folder: %+v, want the server's answer in Reply", r)
 	}
 }

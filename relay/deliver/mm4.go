@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mmsrelay/mmsrelay/config"
 	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
@@ -22,14 +23,24 @@ type MM4 struct {
 	OriginatorSystem string
 	// LocalDomain is our MMS domain, for the Sender of phone originators.
 	LocalDomain string
-	// AckRequest asks the peer for an MM4_forward.RES.
+	// AckRequest asks the peer for an MM4_forward.RES. The recipients the
+	// peer accepts are then Awaiting, not Delivered: the .RES confirms or
+	// refuses them later.
 	AckRequest bool
+}
+
+// buildMM4 is the registry's builder of "mm4" routes.
+func buildMM4(rc config.Route, env Env) (Route, error) {
+	return &MM4{Peer: routePeer(rc, env), Domain: rc.Domain, OriginatorSystem: env.OriginatorSystem,
+		LocalDomain: env.LocalDomain, AckRequest: rc.AckRequest}, nil
 }
 
 // Carries returns mapping.InterfaceMM4.
 func (r *MM4) Carries() mapping.Interface { return mapping.InterfaceMM4 }
 
-// Deliver sends m in one SMTP transaction, one RCPT per number.
+// Deliver sends m in one SMTP transaction, one RCPT per number. A
+// recipient the peer took is Delivered, or Awaiting when AckRequest asks
+// the peer to answer with an MM4_forward.RES.
 func (r *MM4) Deliver(ctx context.Context, m *Message) []Result {
 	var buf bytes.Buffer
 	f := Forward(m, r.AckRequest, r.OriginatorSystem)
@@ -44,6 +55,9 @@ func (r *MM4) Deliver(ctx context.Context, m *Message) []Result {
 	res := r.Peer.send(ctx, f.Sender, rcpts, buf.Bytes())
 	for i := range res.rcpt {
 		res.rcpt[i].Recipient = m.Recipients[i]
+		if r.AckRequest && res.rcpt[i].Outcome == Delivered {
+			res.rcpt[i].Outcome = Awaiting
+		}
 	}
 	return res.rcpt
 }
@@ -124,6 +138,11 @@ type MM3 struct {
 	// KeepPlus writes the number with its "+" (E.164); by default the
 	// gateway gets the digits alone, as carriers' gateways expect.
 	KeepPlus bool
+}
+
+// buildMM3 is the registry's builder of "mm3" routes.
+func buildMM3(rc config.Route, env Env) (Route, error) {
+	return &MM3{Peer: routePeer(rc, env), GatewayDomain: rc.GatewayDomain}, nil
 }
 
 // Carries returns mapping.InterfaceMM3.

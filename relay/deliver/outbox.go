@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mmsrelay/mmsrelay/config"
 	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
@@ -23,6 +24,11 @@ type Outbox struct {
 	// Describe turns a PDU into the JSON object that `mmsrelay decode`
 	// prints. Nil writes a short description of the headers.
 	Describe func(*pdu.Message) any
+}
+
+// buildOutbox is the registry's builder of "outbox" routes.
+func buildOutbox(rc config.Route, env Env) (Route, error) {
+	return &Outbox{Dir: rc.Dir, Describe: env.Describe}, nil
 }
 
 // Carries returns mapping.InterfacePDU.
@@ -40,11 +46,15 @@ type OutboxRecord struct {
 	PDU        any       `json:"pdu"`
 }
 
-// Deliver writes the files.
+// Deliver writes the files. The .mms file is m.PDU as it is, or m.MMS
+// encoded when m.PDU is nil.
 func (o *Outbox) Deliver(ctx context.Context, m *Message) []Result {
-	b, err := m.MMS.Append(nil)
-	if err != nil {
-		return all(m, Result{Outcome: Bounce, Reason: "cannot encode the MMS: " + err.Error()})
+	b := m.PDU
+	if b == nil {
+		var err error
+		if b, err = m.MMS.Append(nil); err != nil {
+			return all(m, Result{Outcome: Bounce, Reason: "cannot encode the MMS: " + err.Error()})
+		}
 	}
 	id := safeName(m.TransactionID)
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {

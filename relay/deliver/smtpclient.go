@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/mmsrelay/mmsrelay/config"
 )
 
 // SMTPPeer is a peer that takes mail over SMTP: an MMSC's MM4 or MM3
@@ -38,6 +40,13 @@ type SMTPPeer struct {
 	sem  chan struct{}
 	mu   sync.Mutex
 	next time.Time // rate limit: earliest start of the next message
+}
+
+// routePeer is the SMTP peer of a route that talks SMTP (mm4, mm3): its
+// host, TLS, AUTH and limits from rc, our host name from env.
+func routePeer(rc config.Route, env Env) *SMTPPeer {
+	return &SMTPPeer{Addr: rc.Host, TLS: rc.TLS, Username: rc.Username, Password: rc.Password,
+		HeloName: env.Hostname, MaxRate: rc.MaxRate, MaxConnections: rc.MaxConnections}
 }
 
 // sendResult is what one SMTP transaction gave.
@@ -151,6 +160,11 @@ func (p *SMTPPeer) send(ctx context.Context, from string, rcpts []string, body [
 	res := sendResult{rcpt: out}
 	if resp != nil {
 		res.peerID = queueID(resp.StatusText)
+		text, _, _ := strings.Cut(resp.StatusText, "\n")
+		data.Reply = strings.TrimSpace("250 " + text)
+		if f := strings.Fields(text); len(f) > 0 && isEnhanced(f[0]) {
+			data.Enhanced = f[0]
+		}
 	}
 	for i := range out {
 		if out[i].Outcome == -1 {
@@ -240,6 +254,21 @@ func (p *SMTPPeer) connect(ctx context.Context) (*smtp.Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// isEnhanced reports whether s is an enhanced status code: class.subject.detail
+// (RFC 3463 §2), such as "2.0.0" or "5.1.10".
+func isEnhanced(s string) bool {
+	f := strings.Split(s, ".")
+	if len(f) != 3 || len(f[0]) != 1 || !strings.Contains("245", f[0]) {
+		return false
+	}
+	for _, n := range f[1:] {
+		if len(n) < 1 || len(n) > 3 || strings.Trim(n, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // classify turns an SMTP or network error into a result.
