@@ -13,7 +13,6 @@ import (
 	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
-	"github.com/mmsrelay/mmsrelay/relay/deliver"
 )
 
 const convertHelp = `Convert reads an email (RFC 5322) from FILE, or standard input when FILE
@@ -120,6 +119,20 @@ func runConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if note != "" {
 		fmt.Fprintf(stderr, "mmsrelay convert: %s\n", note)
 	}
+	// The identifiers are chosen here, so that the MM4 message is sized
+	// as it is written.
+	convOpts.TransactionID = mapping.NewID()
+	if iface == mapping.InterfaceMM4 {
+		fo := mm4.ForwardOptions{TransactionID: convOpts.TransactionID, MessageID: convOpts.TransactionID + "@mmsrelay"}
+		if ptype == pdu.TypeRetrieveConf {
+			// The M-Retrieve.conf's Message-ID is the identifier given.
+			fo.MessageID = convOpts.TransactionID
+		}
+		for _, r := range list {
+			fo.Recipients = append(fo.Recipients, r.E164)
+		}
+		convOpts.Forward = fo
+	}
 	adapt.Init()
 	conv, err := mapping.ToMMS(context.Background(), email, list, convOpts)
 	if err != nil {
@@ -130,17 +143,8 @@ func runConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var out []byte
 	if iface == mapping.InterfaceMM4 {
-		msg := &deliver.Message{TransactionID: conv.MMS.TransactionID, MessageID: conv.MMS.TransactionID + "@mmsrelay",
-			From: fromAddress(conv.MMS), MMS: conv.MMS}
-		for _, r := range list {
-			msg.Recipients = append(msg.Recipients, r.E164)
-		}
-		if ptype == pdu.TypeRetrieveConf {
-			msg.TransactionID, msg.MessageID = conv.MMS.MessageID, conv.MMS.MessageID
-		}
 		var buf bytes.Buffer
-		f := deliver.Forward(msg, false, "")
-		if err := mm4.WriteForward(&buf, f); err != nil {
+		if err := mm4.WriteForward(&buf, mm4.NewForward(conv.MMS, convOpts.Forward)); err != nil {
 			return fail(stderr, "convert", err)
 		}
 		out = buf.Bytes()
@@ -151,13 +155,6 @@ func runConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, "convert", err)
 	}
 	return exitOK
-}
-
-func fromAddress(m *pdu.Message) string {
-	if m.From == nil || m.From.Insert {
-		return ""
-	}
-	return m.From.Address.String()
 }
 
 // convertRecipients picks the numbers: -rcpt ones, else the email's To and

@@ -80,6 +80,12 @@ type ConvertOptions struct {
 	MessageClass string
 	// Now is the time of conversion (default time.Now).
 	Now time.Time
+	// Forward is how the route builds the MIME message on InterfaceMM4
+	// and InterfaceMM3 (identifiers, addresses, Sender, originator
+	// system, acknowledgement): the message is sized as mm4.NewForward
+	// builds it with these options, the ones the route sends it with.
+	// InterfaceMM3 sets Plain. Unused on InterfacePDU.
+	Forward mm4.ForwardOptions
 }
 
 // Conversion is the result of ToMMS.
@@ -90,6 +96,12 @@ type Conversion struct {
 	Notes []string
 	// Size is the message's size on the interface it was sized for.
 	Size int
+	// PDU is the binary encoding of MMS (MMS.Append(nil)) when the
+	// message was sized for InterfacePDU, so that a route can write it
+	// without encoding it again; nil on the other interfaces. It is valid
+	// while MMS is not changed: whoever changes MMS must set PDU to nil
+	// (or encode again).
+	PDU []byte
 }
 
 // ErrNoRecipients is returned by ToMMS for an empty recipient list.
@@ -132,8 +144,17 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 	}
 	// Fit media to what is left once headers, text and SMIL are counted;
 	// shrink the budget by any overshoot and fit again (at most 4 rounds).
-	base, _ := m.Append(nil)
-	overhead := len(base) + 1200 + 220*len(items) + min(len(text), maxText) + 200
+	// On InterfacePDU the headers are encoded into the buffer the whole
+	// PDU is encoded into later, made large enough for it at once.
+	need := 512
+	if opts.Interface == InterfacePDU {
+		need += 2048 + len(text) + 256*len(items)
+		for _, it := range items {
+			need += len(it.Data)
+		}
+	}
+	buf, _ := m.Append(make([]byte, 0, need))
+	overhead := len(buf) + 1200 + 220*len(items) + min(len(text), maxText) + 200
 	var res adapt.Result
 	var dropped []adapt.Dropped
 	mediaBudget := mediaBytes(limit-overhead, opts.Interface)
@@ -158,7 +179,8 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 		}
 		body = adapt.TruncateText(body, maxText)
 		assemble(m, res.Items, body)
-		size, err := encodedSize(m, opts.Interface)
+		var size int
+		size, buf, err = encodedSize(m, opts.Interface, opts.Forward, buf[:0])
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +188,11 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 			if len(m.Parts) <= 1 && body == "" {
 				return nil, ErrNoContent
 			}
-			return &Conversion{MMS: m, Dropped: dropped, Notes: res.Notes, Size: size}, nil
+			c := &Conversion{MMS: m, Dropped: dropped, Notes: res.Notes, Size: size}
+			if opts.Interface == InterfacePDU {
+				c.PDU = buf
+			}
+			return c, nil
 		}
 		if round >= 4 || mediaBudget <= 0 {
 			// Give up on media: text alone.
@@ -190,42 +216,35 @@ func mediaBytes(n int, iface Interface) int {
 	return n
 }
 
-// encodedSize is the size of m on the interface.
-func encodedSize(m *pdu.Message, iface Interface) (int, error) {
+// smtpHopPad is what the SMTP hop adds to an MM4 or MM3 message on the
+// way, beyond what mm4.NewForward builds: the receiving MTA's Received and
+// Return-Path header fields.
+const smtpHopPad = 256
+
+// encodedSize is the size of m on the interface. On InterfacePDU it
+// appends the encoded PDU to buf and returns it; on InterfaceMM4 and
+// InterfaceMM3 it writes the message as mm4.NewForward builds it with fo
+// (Plain on MM3) and returns buf as it was.
+func encodedSize(m *pdu.Message, iface Interface, fo mm4.ForwardOptions, buf []byte) (int, []byte, error) {
 	switch iface {
 	case InterfaceMM4, InterfaceMM3:
 		var c countWriter
-		f := &mm4.Forward{TransactionID: m.TransactionID, MessageID: m.MessageID, From: fromString(m),
-			Subject: m.Subject.String(), Date: m.Date, ContentType: m.ContentType, Parts: m.Parts,
-			Plain: iface == InterfaceMM3}
-		for _, a := range m.To {
-			f.To = append(f.To, a.Text)
+		fo.Plain = fo.Plain || iface == InterfaceMM3
+		if err := mm4.WriteForward(&c, mm4.NewForward(m, fo)); err != nil {
+			return 0, buf, fmt.Errorf("mapping: sizing the MIME message: %w", err)
 		}
-		for _, a := range m.Cc {
-			f.Cc = append(f.Cc, a.Text)
-		}
-		if err := mm4.WriteForward(&c, f); err != nil {
-			return 0, fmt.Errorf("mapping: sizing the MIME message: %w", err)
-		}
-		return c.n + 512, nil // headers the relay adds on the way (Received, Sender, …)
+		return c.n + smtpHopPad, buf, nil
 	}
-	b, err := m.Append(nil)
+	b, err := m.Append(buf)
 	if err != nil {
-		return 0, fmt.Errorf("mapping: encoding the PDU: %w", err)
+		return 0, buf, fmt.Errorf("mapping: encoding the PDU: %w", err)
 	}
-	return len(b), nil
+	return len(b), b, nil
 }
 
 type countWriter struct{ n int }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
-
-func fromString(m *pdu.Message) string {
-	if m.From == nil || m.From.Insert {
-		return ""
-	}
-	return m.From.Address.String()
-}
 
 // headers builds the MMS headers of e.
 func headers(e *Email, rcpts []MMSRecipient, opts *ConvertOptions) *pdu.Message {

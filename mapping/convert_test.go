@@ -224,3 +224,52 @@ func TestToMMSCorpus(t *testing.T) {
 		t.Errorf("only %d corpus emails converted", n)
 	}
 }
+
+// TestToMMSEncodedOnce checks that Conversion.PDU holds the encoding of
+// the MMS on InterfacePDU, and nothing on the MIME interfaces.
+func TestToMMSEncodedOnce(t *testing.T) {
+	e, err := ParseEmail(strings.NewReader(mailWith(t, photo(t, 320, 240), "")), EmailOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, _ := adapt.LookupProfile("default")
+	rcpts := []MMSRecipient{{E164: "+15551234567"}}
+	conv, err := ToMMS(context.Background(), e, rcpts, ConvertOptions{Profile: prof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := conv.MMS.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(conv.PDU, want) || conv.Size != len(want) {
+		t.Errorf("Conversion.PDU is %d bytes (Size %d), MMS.Append gives %d", len(conv.PDU), conv.Size, len(want))
+	}
+	// A budget that needs several rounds still leaves the final encoding.
+	small, err := ToMMS(context.Background(), e, rcpts, ConvertOptions{Profile: prof, Budget: 8 * 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := small.MMS.Append(nil); !bytes.Equal(small.PDU, want) {
+		t.Errorf("budget 8 KB: Conversion.PDU is %d bytes, MMS.Append gives %d", len(small.PDU), len(want))
+	}
+
+	// On MM4 the size is that of the message as mm4.NewForward builds it
+	// with the route's options, plus the SMTP hop's pad.
+	fo := mm4.ForwardOptions{TransactionID: "T-9", MessageID: "M-9@relay", Sender: "zoe@example.com",
+		Recipients: []string{"+15551234567"}, AckRequest: true, OriginatorSystem: "system@mms.relay.test"}
+	mm, err := ToMMS(context.Background(), e, rcpts, ConvertOptions{Profile: prof, Interface: InterfaceMM4, Forward: fo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mm.PDU != nil {
+		t.Errorf("MM4 conversion has %d PDU bytes", len(mm.PDU))
+	}
+	var buf bytes.Buffer
+	if err := mm4.WriteForward(&buf, mm4.NewForward(mm.MMS, fo)); err != nil {
+		t.Fatal(err)
+	}
+	if mm.Size != buf.Len()+smtpHopPad {
+		t.Errorf("MM4 Size = %d, written %d + pad %d", mm.Size, buf.Len(), smtpHopPad)
+	}
+}

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"time"
 
 	"github.com/mmsrelay/mmsrelay/config"
 	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
-	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
 
 // MM4 delivers to a peer MMSC as MM4_forward.REQ over SMTP.
@@ -43,8 +41,10 @@ func (r *MM4) Carries() mapping.Interface { return mapping.InterfaceMM4 }
 // the peer to answer with an MM4_forward.RES.
 func (r *MM4) Deliver(ctx context.Context, m *Message) []Result {
 	var buf bytes.Buffer
-	f := Forward(m, r.AckRequest, r.OriginatorSystem)
-	f.Sender = envelopeFrom(m, r.LocalDomain)
+	from := envelopeFrom(m, r.LocalDomain)
+	f := mm4.NewForward(m.MMS, mm4.ForwardOptions{TransactionID: m.TransactionID, MessageID: m.MessageID,
+		From: m.From, Sender: from, Recipients: m.Recipients, Bcc: m.Bcc,
+		AckRequest: r.AckRequest, OriginatorSystem: r.OriginatorSystem})
 	if err := mm4.WriteForward(&buf, f); err != nil {
 		return all(m, Result{Outcome: Bounce, Reason: "cannot write the MM4 message: " + err.Error()})
 	}
@@ -52,7 +52,7 @@ func (r *MM4) Deliver(ctx context.Context, m *Message) []Result {
 	for i, n := range m.Recipients {
 		rcpts[i] = n + "/TYPE=PLMN@" + r.Domain
 	}
-	res := r.Peer.send(ctx, f.Sender, rcpts, buf.Bytes())
+	res := r.Peer.send(ctx, from, rcpts, buf.Bytes())
 	for i := range res.rcpt {
 		res.rcpt[i].Recipient = m.Recipients[i]
 		if r.AckRequest && res.rcpt[i].Outcome == Delivered {
@@ -77,59 +77,6 @@ func envelopeFrom(m *Message, localDomain string) string {
 	return ""
 }
 
-// Forward builds the MM4_forward.REQ (or, with Plain set by the caller,
-// the MM3 mail) for m.
-func Forward(m *Message, ack bool, originatorSystem string) *mm4.Forward {
-	p := m.MMS
-	f := &mm4.Forward{
-		TransactionID:    m.TransactionID,
-		MessageID:        m.MessageID,
-		From:             m.From,
-		Subject:          p.Subject.String(),
-		Date:             p.Date,
-		DeliveryReport:   p.DeliveryReport == pdu.Yes,
-		ReadReply:        p.ReadReport == pdu.Yes,
-		AckRequest:       ack,
-		OriginatorSystem: originatorSystem,
-		ContentType:      p.ContentType,
-		Parts:            p.Parts,
-	}
-	if f.Date.IsZero() {
-		f.Date = time.Now()
-	}
-	if !m.Bcc {
-		for _, n := range m.Recipients {
-			f.To = append(f.To, n+"/TYPE=PLMN")
-		}
-	}
-	switch p.MessageClass {
-	case pdu.ClassPersonal, "":
-		f.MessageClass = "Personal"
-	case pdu.ClassAdvertisement:
-		f.MessageClass = "Advertisement"
-	case pdu.ClassInformational:
-		f.MessageClass = "Informational"
-	case pdu.ClassAuto:
-		f.MessageClass = "Auto"
-	}
-	switch p.Priority {
-	case pdu.PriorityLow:
-		f.Priority = "Low"
-	case pdu.PriorityHigh:
-		f.Priority = "High"
-	case pdu.PriorityNormal:
-		f.Priority = "Normal"
-	}
-	if p.Expiry != nil {
-		f.Expiry = p.Expiry.Time(f.Date)
-	}
-	if len(p.Parts) == 0 && len(p.Body) > 0 {
-		f.ContentType = pdu.ContentType{Type: "application/vnd.wap.multipart.mixed"}
-		f.Parts = []pdu.Part{{ContentType: p.ContentType, Body: p.Body}}
-	}
-	return f
-}
-
 // MM3 delivers to an MMSC's email gateway as an ordinary MIME mail to
 // <number>@<GatewayDomain>.
 type MM3 struct {
@@ -150,22 +97,17 @@ func (r *MM3) Carries() mapping.Interface { return mapping.InterfaceMM3 }
 
 // Deliver sends m in one SMTP transaction.
 func (r *MM3) Deliver(ctx context.Context, m *Message) []Result {
+	opts := mm4.ForwardOptions{TransactionID: m.TransactionID, MessageID: m.MessageID, From: m.From,
+		Recipients: m.Recipients, Form: mm4.FormGateway, GatewayDomain: r.GatewayDomain, Bcc: m.Bcc, Plain: true}
+	if r.KeepPlus {
+		opts.Form = mm4.FormGatewayE164
+	}
 	rcpts := make([]string, len(m.Recipients))
 	for i, n := range m.Recipients {
-		if !r.KeepPlus {
-			n = strings.TrimPrefix(n, "+")
-		}
-		rcpts[i] = n + "@" + r.GatewayDomain
+		rcpts[i] = opts.Address(n)
 	}
-	f := Forward(m, false, "")
-	f.Plain = true
-	f.To = nil
-	if !m.Bcc {
-		f.To = rcpts
-	}
-	f.Sender = ""
 	var buf bytes.Buffer
-	if err := mm4.WriteForward(&buf, f); err != nil {
+	if err := mm4.WriteForward(&buf, mm4.NewForward(m.MMS, opts)); err != nil {
 		return all(m, Result{Outcome: Bounce, Reason: "cannot write the MM3 mail: " + err.Error()})
 	}
 	res := r.Peer.send(ctx, envelopeFrom(m, ""), rcpts, buf.Bytes())
