@@ -29,10 +29,10 @@ func (d Decoder) Decode(b []byte) (*Message, error) {
 		if len(b) > 0 {
 			got = "first octets " + hexPrefix(b)
 		}
-		return nil, &DecodeError{Offset: 0, Field: "X-Mms-Message-Type", Err: wrapNotPDU(got)}
+		return nil, &DecodeError{Offset: 0, Field: FieldMessageType.String(), Err: wrapNotPDU(got)}
 	}
 	if d.Strict && !MessageType(b[1]).Known() {
-		return nil, &DecodeError{Offset: 1, Field: "X-Mms-Message-Type", Err: errBadToken}
+		return nil, &DecodeError{Offset: 1, Field: FieldMessageType.String(), Err: errBadToken}
 	}
 	r := &reader{b: b, strict: d.Strict}
 	m := &Message{}
@@ -108,7 +108,7 @@ func (d Decoder) Decode(b []byte) (*Message, error) {
 		order = append(order, FieldUnknown)
 	}
 	if m.Type == 0 {
-		return nil, &DecodeError{Offset: 0, Field: "X-Mms-Message-Type", Err: errMissing}
+		return nil, &DecodeError{Offset: 0, Field: FieldMessageType.String(), Err: errMissing}
 	}
 	if d.Strict {
 		if err := m.Validate(); err != nil {
@@ -179,16 +179,6 @@ func sameOrder(a, b []Field) bool {
 		}
 	}
 	return true
-}
-
-// repeatable reports whether a field may appear more than once.
-func repeatable(f Field) bool {
-	switch f {
-	case FieldTo, FieldCc, FieldBcc, FieldPreviouslySentBy, FieldPreviouslySentDate,
-		FieldMMFlags, FieldAttributes, FieldMboxTotals, FieldMboxQuotas, FieldElementDescriptor:
-		return true
-	}
-	return false
 }
 
 // checkPosition enforces OMA-MMS-ENC §7: Message-Type first, then
@@ -869,12 +859,12 @@ func (d Decoder) decodeBody(r *reader, m *Message) error {
 	start := r.off
 	ct, err := r.contentType()
 	if err != nil {
-		return &DecodeError{Offset: start, Field: "Content-Type", Err: err}
+		return &DecodeError{Offset: start, Field: FieldContentType.String(), Err: err}
 	}
 	if ct.Type == "" && d.Strict {
 		// "84 00": no media type at all, which Append cannot tell from
 		// an absent Content-Type.
-		return &DecodeError{Offset: start, Field: "Content-Type", Err: errBadToken}
+		return &DecodeError{Offset: start, Field: FieldContentType.String(), Err: errBadToken}
 	}
 	m.ContentType = ct
 	if !ct.IsMultipart() {

@@ -9,19 +9,6 @@ import (
 	"time"
 )
 
-// leading are the fields Append writes first, in this order, when they are
-// set; every other field follows in code order, then Unknown, then
-// Content-Type.
-var leading = [...]Field{FieldMessageType, FieldTransactionID, FieldMMSVersion, FieldMessageID,
-	FieldDate, FieldFrom, FieldTo, FieldCc, FieldBcc, FieldSubject}
-
-var isLeading = func() (t [64]bool) {
-	for _, f := range leading {
-		t[f] = true
-	}
-	return t
-}()
-
 // count returns how many values of field f m holds (0 or 1 for a single
 // field).
 func (m *Message) count(f Field) int {
@@ -186,7 +173,7 @@ func (m *Message) Append(b []byte) ([]byte, error) {
 	// rather than dropped.
 	if m.ContentType.Type != "" || len(m.ContentType.Params) > 0 || len(m.Body) > 0 {
 		e.b = append(e.b, 0x80|byte(FieldContentType))
-		e.contentType("Content-Type", m.ContentType)
+		e.contentType(FieldContentType.String(), m.ContentType)
 		if m.ContentType.IsMultipart() {
 			e.b = appendUintvar(e.b, uint64(len(m.Parts)))
 			for i := range m.Parts {
@@ -218,8 +205,7 @@ func (m *Message) writeNext(e *enc, f Field, idx *[64]int, written *[64]bool, ke
 		return
 	}
 	// Sizes too: a decoded "X-Mms-Message-Size: 0" (8e 01 00) must survive.
-	if m.isZero(f) && !(keepZero && (m.textField(f) != nil || m.encoded(f) != nil ||
-		f == FieldMessageSize || f == FieldReplyChargingSize)) {
+	if m.isZero(f) && !(keepZero && keepsEmpty(f)) {
 		return
 	}
 	written[f] = true
@@ -650,7 +636,7 @@ func (m *Message) Validate() error {
 		need = []Field{FieldTransactionID, FieldMMSVersion}
 	}
 	if m.Type == 0 {
-		return &fieldError{"X-Mms-Message-Type", errMissing}
+		return &fieldError{FieldMessageType.String(), errMissing}
 	}
 	for _, f := range need {
 		var have bool

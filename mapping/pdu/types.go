@@ -78,78 +78,11 @@ const (
 	FieldCancelStatus                 Field = 0x3F
 )
 
-var fieldNames = [...]string{
-	FieldUnknown:                      "",
-	FieldBcc:                          "Bcc",
-	FieldCc:                           "Cc",
-	FieldContentLocation:              "X-Mms-Content-Location",
-	FieldContentType:                  "Content-Type",
-	FieldDate:                         "Date",
-	FieldDeliveryReport:               "X-Mms-Delivery-Report",
-	FieldDeliveryTime:                 "X-Mms-Delivery-Time",
-	FieldExpiry:                       "X-Mms-Expiry",
-	FieldFrom:                         "From",
-	FieldMessageClass:                 "X-Mms-Message-Class",
-	FieldMessageID:                    "Message-ID",
-	FieldMessageType:                  "X-Mms-Message-Type",
-	FieldMMSVersion:                   "X-Mms-MMS-Version",
-	FieldMessageSize:                  "X-Mms-Message-Size",
-	FieldPriority:                     "X-Mms-Priority",
-	FieldReadReport:                   "X-Mms-Read-Report",
-	FieldReportAllowed:                "X-Mms-Report-Allowed",
-	FieldResponseStatus:               "X-Mms-Response-Status",
-	FieldResponseText:                 "X-Mms-Response-Text",
-	FieldSenderVisibility:             "X-Mms-Sender-Visibility",
-	FieldStatus:                       "X-Mms-Status",
-	FieldSubject:                      "Subject",
-	FieldTo:                           "To",
-	FieldTransactionID:                "X-Mms-Transaction-ID",
-	FieldRetrieveStatus:               "X-Mms-Retrieve-Status",
-	FieldRetrieveText:                 "X-Mms-Retrieve-Text",
-	FieldReadStatus:                   "X-Mms-Read-Status",
-	FieldReplyCharging:                "X-Mms-Reply-Charging",
-	FieldReplyChargingDeadline:        "X-Mms-Reply-Charging-Deadline",
-	FieldReplyChargingID:              "X-Mms-Reply-Charging-ID",
-	FieldReplyChargingSize:            "X-Mms-Reply-Charging-Size",
-	FieldPreviouslySentBy:             "X-Mms-Previously-Sent-By",
-	FieldPreviouslySentDate:           "X-Mms-Previously-Sent-Date",
-	FieldStore:                        "X-Mms-Store",
-	FieldMMState:                      "X-Mms-MM-State",
-	FieldMMFlags:                      "X-Mms-MM-Flags",
-	FieldStoreStatus:                  "X-Mms-Store-Status",
-	FieldStoreStatusText:              "X-Mms-Store-Status-Text",
-	FieldStored:                       "X-Mms-Stored",
-	FieldAttributes:                   "X-Mms-Attributes",
-	FieldTotals:                       "X-Mms-Totals",
-	FieldMboxTotals:                   "X-Mms-Mbox-Totals",
-	FieldQuotas:                       "X-Mms-Quotas",
-	FieldMboxQuotas:                   "X-Mms-Mbox-Quotas",
-	FieldMessageCount:                 "X-Mms-Message-Count",
-	FieldContent:                      "Content",
-	FieldStart:                        "X-Mms-Start",
-	FieldAdditionalHeaders:            "Additional-headers",
-	FieldDistributionIndicator:        "X-Mms-Distribution-Indicator",
-	FieldElementDescriptor:            "X-Mms-Element-Descriptor",
-	FieldLimit:                        "X-Mms-Limit",
-	FieldRecommendedRetrievalMode:     "X-Mms-Recommended-Retrieval-Mode",
-	FieldRecommendedRetrievalModeText: "X-Mms-Recommended-Retrieval-Mode-Text",
-	FieldStatusText:                   "X-Mms-Status-Text",
-	FieldApplicID:                     "X-Mms-Applic-ID",
-	FieldReplyApplicID:                "X-Mms-Reply-Applic-ID",
-	FieldAuxApplicInfo:                "X-Mms-Aux-Applic-Info",
-	FieldContentClass:                 "X-Mms-Content-Class",
-	FieldDRMContent:                   "X-Mms-DRM-Content",
-	FieldAdaptationAllowed:            "X-Mms-Adaptation-Allowed",
-	FieldReplaceID:                    "X-Mms-Replace-ID",
-	FieldCancelID:                     "X-Mms-Cancel-ID",
-	FieldCancelStatus:                 "X-Mms-Cancel-Status",
-}
-
 // String returns the header's name as the specification writes it, e.g.
 // "X-Mms-Message-Class", or "0x4A" for a code it does not define.
 func (f Field) String() string {
-	if int(f) < len(fieldNames) && f != FieldUnknown {
-		return fieldNames[f]
+	if f < 64 && fieldTable[f].name != "" {
+		return fieldTable[f].name
 	}
 	return fmt.Sprintf("0x%02X", byte(f))
 }
