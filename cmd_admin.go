@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/mmsrelay/mmsrelay/config"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -123,7 +122,7 @@ func runQueue(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	defer cancel()
 	msgs, err := queueViaAdmin(ctx, cfg.Admin.Listen, cfg.Admin.Token, action, id, *status)
 	if errors.Is(err, errNoAdmin) {
-		msgs, err = queueViaStore(ctx, filepath.Join(cfg.Server.DataDir, "store"), action, id, *status)
+		msgs, err = queueViaStore(ctx, cfg, action, id, *status)
 	}
 	if err != nil {
 		return fail(stderr, "queue", err)
@@ -182,15 +181,15 @@ func queueViaAdmin(ctx context.Context, addr, token, action, id, status string) 
 	return []*store.Message{&m}, json.Unmarshal(body, &m)
 }
 
-func queueViaStore(ctx context.Context, dir, action, id, status string) ([]*store.Message, error) {
-	if _, err := os.Stat(dir); err != nil {
+func queueViaStore(ctx context.Context, cfg *config.Config, action, id, status string) ([]*store.Message, error) {
+	if dir := storeDir(cfg); !storeExists(cfg) {
 		return nil, fmt.Errorf("no relay answers on the admin listener and there is no store at %s", dir)
 	}
-	st, err := store.Open(dir, store.Options{})
+	be, err := openStore(cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening the store (is a relay running without its admin listener?): %w", err)
 	}
-	defer st.Close()
+	defer be.Close()
 	switch action {
 	case "list":
 		var opts store.ListOptions
@@ -201,16 +200,16 @@ func queueViaStore(ctx context.Context, dir, action, id, status string) ([]*stor
 			}
 			opts.Status = s
 		}
-		return st.List(ctx, opts)
+		return be.Admin.List(ctx, opts)
 	case "retry":
-		err = st.Retry(ctx, id)
+		err = be.Admin.Retry(ctx, id)
 	case "drop":
-		err = st.Drop(ctx, id)
+		err = be.Admin.Drop(ctx, id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	m, err := st.Get(ctx, id)
+	m, err := be.Queue.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -8,13 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/mmsrelay/mmsrelay/relay/replies"
-	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 
 const optoutHelp = `Optout lists the numbers that replied STOP (or STOPALL) to a sender:
@@ -62,16 +59,15 @@ func runOptout(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			return fail(stderr, "optout", err)
 		}
 	} else {
-		dir := filepath.Join(cfg.Server.DataDir, "store")
-		if _, err := os.Stat(dir); err != nil {
-			return fail(stderr, "optout", errors.New("no relay answers on the admin listener and there is no store at "+dir))
+		if !storeExists(cfg) {
+			return fail(stderr, "optout", errors.New("no relay answers on the admin listener and there is no store at "+storeDir(cfg)))
 		}
-		st, err := store.Open(dir, store.Options{})
+		st, err := openStore(cfg, nil)
 		if err != nil {
 			return fail(stderr, "optout", err)
 		}
 		defer st.Close()
-		book, err := replies.New(st, replies.Options{ReplyDomain: cfg.Reply.Domain, MMSDomain: cfg.MMS.Domains[0]})
+		book, err := replies.New(st.KV, replies.Options{ReplyDomain: cfg.Reply.Domain, MMSDomain: cfg.MMS.Domains[0]})
 		if err != nil {
 			return fail(stderr, "optout", err)
 		}

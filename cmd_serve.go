@@ -122,12 +122,13 @@ func serve(ctx context.Context, cfg *config.Config, logw io.Writer, ready func(s
 		return fmt.Errorf("admin.listen: %w", err)
 	}
 
-	st, err := store.Open(filepath.Join(cfg.Server.DataDir, "store"), store.Options{Logger: log, MinFree: cfg.SMTP.MinFreeDiskBytes})
+	bst, err := store.OpenBolt(filepath.Join(cfg.Server.DataDir, "store"), store.Options{Logger: log, MinFree: cfg.SMTP.MinFreeDiskBytes})
 	if err != nil {
 		closeAll()
 		adminL.Close()
 		return err
 	}
+	st := bst.Legacy()
 	defer st.Close()
 	opts, err := relayOptions(cfg, st, log, certs)
 	if err != nil {

@@ -23,10 +23,11 @@ func TestRelayOptionsReplies(t *testing.T) {
 	}
 	keyFile := filepath.Join(dir, "dkim.pem")
 	os.WriteFile(keyFile, key, 0o600)
-	st, err := store.Open(filepath.Join(dir, "store"), store.Options{MinFree: -1})
+	bst, err := store.OpenBolt(filepath.Join(dir, "store"), store.Options{MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := bst.Legacy()
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -128,10 +128,11 @@ type testRelay struct {
 func startRelay(t *testing.T, mod func(*Options)) *testRelay {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "store"), store.Options{MinFree: -1})
+	bst, err := store.OpenBolt(filepath.Join(dir, "store"), store.Options{MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := bst.Legacy()
 	prof, _ := adapt.LookupProfile("default")
 	outbox := filepath.Join(dir, "outbox")
 	opts := Options{

@@ -93,7 +93,7 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 }
 
 // dovecotPoller makes a Poller for u on d with fast timings.
-func dovecotPoller(t *testing.T, u imapUser, st store.Store, h Handler, edit func(*Options)) *Poller {
+func dovecotPoller(t *testing.T, u imapUser, st store.KV, h Handler, edit func(*Options)) *Poller {
 	t.Helper()
 	opts := Options{
 		Mailboxes: []Mailbox{{
@@ -176,7 +176,7 @@ func TestDovecot(t *testing.T) {
 		want := seed(t, u, "dvcrash", 3)
 		dir := t.TempDir()
 		rec := newRecorder()
-		st1, err := store.Open(dir, store.Options{MinFree: -1})
+		st1, err := store.OpenBolt(dir, store.Options{MinFree: -1})
 		if err != nil {
 			t.Fatal(err)
 		}

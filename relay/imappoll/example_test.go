@@ -14,7 +14,7 @@ import (
 // The relay polls the carrier gateway's reply mailbox and queues each reply
 // through its own handler.
 func ExampleNew() {
-	st, err := store.Open("/var/lib/mmsrelay", store.Options{})
+	st, err := store.OpenBolt("/var/lib/mmsrelay", store.Options{})
 	if err != nil {
 		panic(err)
 	}

@@ -32,11 +32,11 @@ func testMessage(id string) []byte {
 }
 
 // openStore opens a real store in a temp dir, closed at cleanup.
-func openStore(t *testing.T, dir string) store.Store {
+func openStore(t *testing.T, dir string) store.KV {
 	t.Helper()
-	st, err := store.Open(dir, store.Options{MinFree: -1})
+	st, err := store.OpenBolt(dir, store.Options{MinFree: -1})
 	if err != nil {
-		t.Fatalf("store.Open(%q) = %v", dir, err)
+		t.Fatalf("store.OpenBolt(%q) = %v", dir, err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return st

@@ -143,7 +143,7 @@ type Options struct {
 	// State keeps, per mailbox, the UIDVALIDITY, the last UID handed over
 	// and the messages handed over but not yet moved (table
 	// store.IMAPState, key Mailbox.Name).
-	State store.Store
+	State store.KV
 	// Logger receives the poller's logs; nil discards them.
 	Logger *slog.Logger
 	// Dial opens connections; nil uses a net.Dialer with a 30 s timeout.

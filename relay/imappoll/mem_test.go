@@ -83,7 +83,7 @@ func newMemServerWith(t *testing.T, caps imap.CapSet, wrap func(imapserver.Sessi
 }
 
 // memPoller makes a Poller on s with fast timings.
-func memPoller(t *testing.T, s *memServer, st store.Store, h Handler, edit func(*Options)) *Poller {
+func memPoller(t *testing.T, s *memServer, st store.KV, h Handler, edit func(*Options)) *Poller {
 	t.Helper()
 	opts := Options{
 		Mailboxes: []Mailbox{{
@@ -208,7 +208,7 @@ func TestMemCrashBeforeMove(t *testing.T) {
 	dir := t.TempDir()
 	rec := newRecorder()
 
-	st1, err := store.Open(dir, store.Options{MinFree: -1})
+	st1, err := store.OpenBolt(dir, store.Options{MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

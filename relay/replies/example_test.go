@@ -21,7 +21,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	st, err := store.Open(dir, store.Options{MinFree: -1})
+	st, err := store.OpenBolt(dir, store.Options{MinFree: -1})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -142,14 +142,14 @@ type Options struct {
 // Book records conversations and opt-outs in a store and answers the
 // relay's questions about them. It is safe for concurrent use.
 type Book struct {
-	st    store.Store
+	st    store.KV
 	opts  Options
 	locks [lockStripes]sync.Mutex
 }
 
 // New returns a Book over st. It applies the defaults of opts and returns
 // every problem with them at once.
-func New(st store.Store, opts Options) (*Book, error) {
+func New(st store.KV, opts Options) (*Book, error) {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("replies: "+format, args...))

@@ -51,8 +51,8 @@ func tcheck(t *testing.T, err error, what string) {
 
 func openStore(t *testing.T) *store.Bolt {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Options{MinFree: -1})
-	tcheck(t, err, "store.Open")
+	st, err := store.OpenBolt(t.TempDir(), store.Options{MinFree: -1})
+	tcheck(t, err, "store.OpenBolt")
 	t.Cleanup(func() { st.Close() })
 	return st
 }
@@ -67,7 +67,7 @@ func newBook(t *testing.T, mod func(*Options)) (*Book, *clock, *store.Bolt) {
 	return b, clk, st
 }
 
-func newBookOn(t *testing.T, st store.Store, clk *clock, mod func(*Options)) *Book {
+func newBookOn(t *testing.T, st store.KV, clk *clock, mod func(*Options)) *Book {
 	t.Helper()
 	opts := Options{ReplyDomain: replyD, MMSDomain: mmsD, TokenTTL: testTTL, Now: clk.Now}
 	if mod != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"testing"
 )
@@ -16,7 +17,7 @@ func BenchmarkAccept(b *testing.B) {
 	env := testEnv("+15550000001")
 	ctx := context.Background()
 	run := func(b *testing.B, opts Options, parallel bool) {
-		s, err := Open(b.TempDir(), opts)
+		s, err := OpenBolt(b.TempDir(), opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -28,7 +29,7 @@ func BenchmarkAccept(b *testing.B) {
 			b.SetParallelism(16) // 16 × GOMAXPROCS goroutines
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := s.Accept(ctx, env, body); err != nil {
+					if _, err := s.Accept(ctx, env, bytes.NewReader(body)); err != nil {
 						b.Error(err)
 						return
 					}
@@ -36,7 +37,7 @@ func BenchmarkAccept(b *testing.B) {
 			})
 		} else {
 			for b.Loop() {
-				if _, err := s.Accept(ctx, env, body); err != nil {
+				if _, err := s.Accept(ctx, env, bytes.NewReader(body)); err != nil {
 					b.Fatal(err)
 				}
 			}

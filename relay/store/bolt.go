@@ -49,7 +49,7 @@ type Bolt struct {
 	boltBatch bool
 }
 
-// Options configures Open. The zero value is usable.
+// Options configures OpenBolt. The zero value is usable.
 type Options struct {
 	// Logger receives warnings (orphans removed, records not flushed).
 	// Nil discards them.
@@ -67,10 +67,11 @@ type Options struct {
 	// bodies go to a spool file. 0 means 64 KiB; negative spools every body.
 	InlineMax int
 	// Backoff says how long after a claim a recipient is due again if the
-	// attempt's outcome is never recorded (the process died during it).
-	// attempts counts the claim being made, so it starts at 1. Claim
-	// persists now+Backoff(attempts) before the attempt; delaying the
-	// retry of an interrupted attempt keeps a message that crashes the
+	// attempt's outcome is never recorded because the process died during
+	// it: OpenBolt makes such a recipient due at LastAttempt +
+	// Backoff(Attempts), or at the end of its lease if that is sooner.
+	// Attempts counts the interrupted claim, so it starts at 1. Delaying
+	// the retry of an interrupted attempt keeps a message that crashes the
 	// relay from crashing it again at once. nil means DefaultBackoff.
 	Backoff func(attempts int) time.Duration
 	// LockTimeout is how long Open waits for another process to release
@@ -87,28 +88,36 @@ const (
 
 // Bucket names.
 var (
-	bMsg   = []byte("msg")  // id → Message JSON (without Rcpts)
-	bBody  = []byte("body") // id → 0 ‖ body of at most InlineMax bytes (larger: spool/<id>)
-	bRcpt  = []byte("rcpt") // id ‖ uint16 index → Rcpt JSON
-	bDue   = []byte("due")  // int64 next-attempt ns ‖ id ‖ uint16 index → nil
-	bRef   = []byte("ref")  // kind prefix ‖ value ‖ 0 ‖ id ‖ uint16 index → nil
-	bOnce  = []byte("once") // dedup key → int64 expiry ns
-	bKV    = []byte("kv")   // table name → nested bucket key → JSON
-	bRecQ  = []byte("recq") // uint64 sequence → Record JSON, not yet in records.jsonl
-	bMeta  = []byte("meta") // "version" → schema version
-	bucket = [][]byte{bMsg, bBody, bRcpt, bDue, bRef, bOnce, bKV, bRecQ, bMeta}
+	bMsg  = []byte("msg")  // id → Message JSON (without Rcpts)
+	bBody = []byte("body") // id → 0 ‖ body of at most InlineMax bytes (larger: spool/<id>)
+	bRcpt = []byte("rcpt") // id ‖ uint16 index → Rcpt JSON
+	bDue  = []byte("due")  // int64 next-attempt ns ‖ id ‖ uint16 index → nil
+	bRef  = []byte("ref")  // kind prefix ‖ value ‖ 0 ‖ id ‖ uint16 index → nil
+	bOnce = []byte("once") // dedup key → int64 expiry ns
+	bKV   = []byte("kv")   // table name → nested bucket key → JSON
+	bRecQ = []byte("recq") // uint64 sequence → Record JSON, not yet in records.jsonl
+	bMeta = []byte("meta") // "version" → schema version
+	// bAnswer indexes Delivered recipients awaiting an answer:
+	// int64 AnswerBy ns ‖ id ‖ uint16 index → nil.
+	bAnswer = []byte("answer")
+	// bCount counts recipients per state: status byte → int64.
+	bCount = []byte("count")
+	bucket = [][]byte{bMsg, bBody, bRcpt, bDue, bRef, bOnce, bKV, bRecQ, bMeta, bAnswer, bCount}
 )
 
-const schemaVersion = "1"
+// schemaVersion 2 added the answer index and the status counters, and keeps
+// Delivering recipients in the due index by the end of their lease.
+const schemaVersion = "2"
 
-// Open opens (creating if needed) the store in directory path: path/store.db,
-// path/spool/ and path/records.jsonl. Recovery happens here: body files
-// without a committed record are removed, recipients that were being
-// delivered when the previous process stopped become Queued again (due at
-// the time their claim recorded, see Options.Backoff), and delivery records
-// not yet appended to records.jsonl are appended. Only one process
-// may have the store open; Open fails after opts.LockTimeout otherwise.
-func Open(path string, opts Options) (*Bolt, error) {
+// OpenBolt opens (creating if needed) the embedded store in directory path:
+// path/store.db, path/spool/ and path/records.jsonl. Recovery happens here:
+// body files without a committed record are removed, recipients that were
+// being delivered when the previous process stopped become Queued again
+// (due at the end of their lease or after Options.Backoff, whichever is
+// first), and delivery records not yet appended to records.jsonl are
+// appended. Only one process may have the store open; OpenBolt fails after
+// opts.LockTimeout otherwise. Most callers use Open.
+func OpenBolt(path string, opts Options) (*Bolt, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -211,16 +220,62 @@ func (s *Bolt) initBuckets(tx *bolt.Tx) error {
 	switch v := meta.Get([]byte("version")); {
 	case v == nil:
 		return meta.Put([]byte("version"), []byte(schemaVersion))
+	case string(v) == "1":
+		// Version 1 had neither the answer index nor the counters: build
+		// them from the recipients. Delivering recipients are not indexed
+		// by lease yet; recover, which runs next, requeues them all.
+		if err := rebuildIndexes(tx); err != nil {
+			return fmt.Errorf("upgrade schema 1 to %s: %w", schemaVersion, err)
+		}
+		s.log.Info("store: upgraded schema", slog.String("from", "1"), slog.String("to", schemaVersion))
+		return meta.Put([]byte("version"), []byte(schemaVersion))
 	case string(v) != schemaVersion:
 		return fmt.Errorf("schema version %q, want %q", v, schemaVersion)
 	}
 	return nil
 }
 
-// recover runs once in Open, before any other access: it removes spool files
-// that no record names (an accept that did not commit) and temporary files,
-// and turns every Delivering recipient back into a Queued one, due at the
-// next-attempt time its claim recorded.
+// rebuildIndexes rebuilds the answer index and the status counters from
+// the recipients.
+func rebuildIndexes(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bAnswer, bCount} {
+		if err := tx.DeleteBucket(name); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	counts := map[Status]int64{}
+	ans := tx.Bucket(bAnswer)
+	err := tx.Bucket(bRcpt).ForEach(func(k, v []byte) error {
+		var r Rcpt
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("rcpt %x: %w", k, err)
+		}
+		counts[r.Status]++
+		if !r.AnswerBy.IsZero() {
+			return ans.Put(dueKey(r.AnswerBy, string(k[:idLen]), r.Index), nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for st, n := range counts {
+		if err := addCount(tx, st, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recover runs once in OpenBolt, before any other access: it removes spool
+// files that no record names (an accept that did not commit) and temporary
+// files, and turns every Delivering recipient back into a Queued one. bbolt
+// holds an exclusive file lock, so no owner of a claim is alive: the
+// recipient is due at the end of its lease or LastAttempt +
+// Options.Backoff(Attempts), whichever comes first.
 func (s *Bolt) recover() error {
 	ents, err := os.ReadDir(s.spoolDir)
 	if err != nil {
@@ -264,11 +319,21 @@ func (s *Bolt) recover() error {
 		for _, k := range stuck {
 			id, idx := string(k[:idLen]), int(binary.BigEndian.Uint16(k[idLen:]))
 			if err := updateRcpt(tx, RcptRef{id, idx}, func(r *Rcpt) error {
-				// Due at the time Claim set for this case (see Backoff).
-				r.Status = Queued
-				if r.NextAttempt.IsZero() {
-					r.NextAttempt = now
+				// The owner is dead (the file lock says no other process
+				// has the store open): due when its lease ends or, sooner,
+				// after the backoff for an interrupted attempt.
+				due := r.NextAttempt
+				if !r.LastAttempt.IsZero() {
+					if b := r.LastAttempt.Add(s.opts.Backoff(r.Attempts)); due.IsZero() || b.Before(due) {
+						due = b
+					}
 				}
+				if due.IsZero() {
+					due = now
+				}
+				r.Status = Queued
+				r.Owner = ""
+				r.NextAttempt = due
 				r.Updated = now
 				return nil
 			}); err != nil {

@@ -37,7 +37,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("helper process for TestCrash")
 	}
 	seed, _ := strconv.ParseUint(os.Getenv(crashDirEnv+"_SEED"), 10, 64)
-	s, err := Open(dir, Options{})
+	s, err := openLegacy(dir, Options{})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "child: open: %v\n", err)
 		os.Exit(2)
@@ -186,7 +186,7 @@ func TestCrash(t *testing.T) {
 func verifyCrashDir(t *testing.T, dir string, acked map[string]string, delivered map[RcptRef]bool) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := Open(dir, Options{})
+	s, err := openLegacy(dir, Options{})
 	tcheck(t, err, "reopen after kill")
 	defer s.Close()
 

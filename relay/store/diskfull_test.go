@@ -24,7 +24,7 @@ func TestDiskFullReal(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, 0) })
 	ctx := context.Background()
-	s, err := Open(dir, Options{MinFree: -1}) // no reserve: hit the real ENOSPC
+	s, err := openLegacy(dir, Options{MinFree: -1}) // no reserve: hit the real ENOSPC
 	tcheck(t, err, "Open")
 	defer func() { s.Close() }()
 
@@ -57,7 +57,7 @@ func TestDiskFullReal(t *testing.T) {
 		acked = append(acked, id)
 	}
 	tcheck(t, s.Close(), "Close")
-	s, err = Open(dir, Options{MinFree: -1})
+	s, err = openLegacy(dir, Options{MinFree: -1})
 	tcheck(t, err, "reopen on a full file system")
 	for _, id := range acked {
 		if _, err := s.Get(ctx, id); err != nil {

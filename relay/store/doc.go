@@ -3,26 +3,39 @@
 // billing, and small key/value tables for the reply path (conversations,
 // reply tokens, opt-outs, IMAP poll state).
 //
-// Store is the interface the rest of the relay uses; Bolt is the embedded
-// implementation. A PostgreSQL implementation for several relay instances
-// can follow behind the same interface: nothing in it is bbolt-specific
-// (queue ids carry 32 random bits so that instances do not collide, and
-// Claim is a natural SELECT … FOR UPDATE SKIP LOCKED).
+// The relay uses small contracts (contracts.go): Queue, Admin, KV and the
+// optional SpaceChecker, bundled by Backend; Open is the one place a store
+// is opened. Bolt is the embedded implementation. A PostgreSQL one for
+// several relay instances can follow behind the same contracts: queue ids
+// carry 32 random bits so that instances do not collide, and Claim is a
+// natural SELECT … FOR UPDATE SKIP LOCKED. The old single Store interface
+// (legacy.go) remains until the relay has moved to the contracts.
 //
 // # Guarantees
 //
 // Accept returns only after the body and the envelope are on stable
 // storage, so the SMTP layer answers 250 on a nil error and a crash at any
 // moment loses no accepted message. Delivery is at least once: Claim
-// commits the attempt (status Delivering, attempt count, time, and when to
-// try again should the outcome never be recorded) before the worker makes
-// it, and Open turns every claim left by a stopped process back into a
-// queued recipient, due at that time (Options.Backoff: 15 s after a first
-// attempt), so a restart resumes everything and may repeat an attempt whose
-// outcome was not recorded, while a message that crashes the relay cannot
-// make it crash again at once. RecordAttempt keeps the
-// Transaction-ID and Message-ID an attempt used, so the repeat carries the
-// same identifiers and the peer can recognise it.
+// commits the attempt (status Delivering, owner, attempt count, time and
+// the end of the lease) before the worker makes it. Record refuses an
+// update whose lease no longer holds (ErrLeaseLost), so a worker that
+// outlived its lease cannot overwrite the outcome of the owner that took
+// the recipient over. OpAttempt keeps the Transaction-ID and Message-ID an
+// attempt used, so a repeat carries the same identifiers and the peer can
+// recognise it.
+//
+// # Leases and recovery
+//
+// A Delivering recipient whose lease has ended is claimable again by any
+// owner: that is how a backend shared by several processes (PostgreSQL)
+// recovers the work of a dead instance, by letting its leases expire. Bolt
+// is used by one process at a time (bbolt holds an exclusive file lock), so
+// when OpenBolt runs no owner of an open claim is alive: it makes every
+// Delivering recipient Queued again at once, due at the end of its lease or
+// at LastAttempt + Options.Backoff(Attempts) (15 s after a first attempt),
+// whichever comes first. A restarted relay thus resumes quickly and may
+// repeat an attempt whose outcome was not recorded, while a message that
+// crashes the relay cannot make it crash again at once.
 //
 // # Why bbolt
 //

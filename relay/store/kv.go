@@ -11,7 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// ClaimOnce implements Store.ClaimOnce. Expired keys are overwritten here
+// ClaimOnce implements KV.ClaimOnce. Expired keys are overwritten here
 // and removed by Purge.
 func (s *Bolt) ClaimOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if key == "" {
@@ -41,13 +41,13 @@ func checkTable(t Table) error {
 	return nil
 }
 
-// PutKV implements Store.PutKV.
+// PutKV implements KV.PutKV.
 func (s *Bolt) PutKV(ctx context.Context, table Table, key string, v any) error {
 	_, err := s.putKV(ctx, "put", table, key, v, false)
 	return err
 }
 
-// PutKVIfAbsent implements Store.PutKVIfAbsent.
+// PutKVIfAbsent implements KV.PutKVIfAbsent.
 func (s *Bolt) PutKVIfAbsent(ctx context.Context, table Table, key string, v any) (bool, error) {
 	return s.putKV(ctx, "put if absent", table, key, v, true)
 }
@@ -82,7 +82,7 @@ func (s *Bolt) putKV(ctx context.Context, what string, table Table, key string, 
 	return stored, nil
 }
 
-// GetKV implements Store.GetKV.
+// GetKV implements KV.GetKV.
 func (s *Bolt) GetKV(ctx context.Context, table Table, key string, v any) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -109,7 +109,7 @@ func (s *Bolt) GetKV(ctx context.Context, table Table, key string, v any) error 
 	return nil
 }
 
-// DeleteKV implements Store.DeleteKV.
+// DeleteKV implements KV.DeleteKV.
 func (s *Bolt) DeleteKV(ctx context.Context, table Table, key string) error {
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bKV).Bucket([]byte(table))
@@ -124,7 +124,7 @@ func (s *Bolt) DeleteKV(ctx context.Context, table Table, key string) error {
 	return nil
 }
 
-// ScanKV implements Store.ScanKV.
+// ScanKV implements KV.ScanKV.
 func (s *Bolt) ScanKV(ctx context.Context, table Table, prefix string, limit int) ([]Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,44 +19,80 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var _ Store = (*Bolt)(nil)
+// Compile-time checks that Bolt implements the contracts.
+var (
+	_ Queue        = (*Bolt)(nil)
+	_ Admin        = (*Bolt)(nil)
+	_ KV           = (*Bolt)(nil)
+	_ SpaceChecker = (*Bolt)(nil)
+)
 
-// Accept implements Store.Accept.
-func (s *Bolt) Accept(ctx context.Context, env Envelope, raw []byte) (string, error) {
-	if err := s.checkSpace(int64(len(raw))); err != nil {
+// lener is a reader that knows how many bytes remain (*bytes.Reader,
+// *bytes.Buffer, *strings.Reader).
+type lener interface{ Len() int }
+
+// Accept implements Queue.Accept. A body of at most Options.InlineMax
+// bytes is read straight into the value stored in the database (one copy);
+// a larger one is streamed into a spool file. A reader that tells its
+// length (*bytes.Reader, say) is checked against the free-space reserve
+// with that size up front.
+func (s *Bolt) Accept(ctx context.Context, env Envelope, r io.Reader) (string, error) {
+	known := -1
+	if l, ok := r.(lener); ok {
+		known = l.Len()
+	}
+	if err := s.checkSpace(int64(max(known, 0))); err != nil {
 		return "", fmt.Errorf("store: accept: %w", err)
 	}
-	if len(raw) <= s.opts.InlineMax {
-		return s.accept(ctx, env, raw, nil)
-	}
-	return s.accept(ctx, env, nil, bytes.NewReader(raw))
-}
-
-// AcceptReader implements Store.AcceptReader.
-func (s *Bolt) AcceptReader(ctx context.Context, env Envelope, r io.Reader) (string, error) {
-	if err := s.checkSpace(0); err != nil {
-		return "", fmt.Errorf("store: accept: %w", err)
-	}
-	if s.opts.InlineMax < 0 {
+	if s.opts.InlineMax < 0 || known > s.opts.InlineMax {
 		return s.accept(ctx, env, nil, r)
 	}
-	head, err := io.ReadAll(io.LimitReader(r, int64(s.opts.InlineMax)+1))
+	// val is the stored value: a 0 byte, then the body.
+	var val []byte
+	if known >= 0 {
+		val = make([]byte, 1+known, 2+known)
+		if _, err := io.ReadFull(r, val[1:]); err != nil {
+			return "", fmt.Errorf("store: accept: read body: %w", err)
+		}
+	} else {
+		val = make([]byte, 1, 1+min(s.opts.InlineMax+1, 32<<10))
+	}
+	val, err := readUpTo(val, r, s.opts.InlineMax+2)
 	if err != nil {
 		return "", fmt.Errorf("store: accept: read body: %w", err)
 	}
-	if len(head) <= s.opts.InlineMax {
-		return s.accept(ctx, env, head, nil)
+	if len(val) <= s.opts.InlineMax+1 {
+		return s.accept(ctx, env, val, nil)
 	}
-	return s.accept(ctx, env, nil, io.MultiReader(bytes.NewReader(head), r))
+	return s.accept(ctx, env, nil, io.MultiReader(bytes.NewReader(val[1:]), r))
 }
 
-// accept stores a message whose body is either inline (r == nil: the body
-// goes into the database in the same transaction as the record) or read from
-// r into a spool file. A spool file is written to a temporary name, fsynced
+// readUpTo appends from r to buf until io.EOF or until buf holds limit
+// bytes.
+func readUpTo(buf []byte, r io.Reader, limit int) ([]byte, error) {
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// accept stores a message whose body is either inline (r == nil: val, a 0
+// byte followed by the body, goes into the database in the same transaction
+// as the record) or read from r into a spool file. A spool file is written to a temporary name, fsynced
 // and renamed to spool/<id> before the record is committed, and the spool
 // directory is fsynced by the same group commit, so the record is the commit
 // marker: a file without one is an orphan that Open removes.
-func (s *Bolt) accept(ctx context.Context, env Envelope, inline []byte, r io.Reader) (string, error) {
+func (s *Bolt) accept(ctx context.Context, env Envelope, val []byte, r io.Reader) (string, error) {
 	if len(env.Recipients) == 0 {
 		return "", fmt.Errorf("store: accept: %w: no recipients", ErrInvalid)
 	}
@@ -83,15 +120,11 @@ func (s *Bolt) accept(ctx context.Context, env Envelope, inline []byte, r io.Rea
 		}
 		size = n
 	} else {
-		h.Write(inline)
-		size = int64(len(inline))
+		h.Write(val[1:])
+		size = int64(len(val) - 1)
 	}
 	m := &Message{ID: id, Envelope: env, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), Created: now}
 	mjs, err := json.Marshal(m)
-	var val []byte // inline body stored after a 0 byte, so never empty
-	if !spooled {
-		val = append(append(make([]byte, 0, 1+len(inline)), 0), inline...)
-	}
 	if err == nil {
 		err = s.update(ctx, spooled, func(tx *bolt.Tx) error {
 			if err := tx.Bucket(bMsg).Put([]byte(id), mjs); err != nil {
@@ -123,7 +156,7 @@ func (s *Bolt) accept(ctx context.Context, env Envelope, inline []byte, r io.Rea
 	return id, nil
 }
 
-// Get implements Store.Get.
+// Get implements Queue.Get.
 func (s *Bolt) Get(ctx context.Context, id string) (*Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -140,7 +173,7 @@ func (s *Bolt) Get(ctx context.Context, id string) (*Message, error) {
 	return m, nil
 }
 
-// List implements Store.List.
+// List implements Admin.List.
 func (s *Bolt) List(ctx context.Context, opts ListOptions) ([]*Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -205,7 +238,7 @@ type bodyBytes struct{ *bytes.Reader }
 
 func (bodyBytes) Close() error { return nil }
 
-// Body implements Store.Body. A spooled body is an open file; Purge may
+// Body implements Queue.Body. A spooled body is an open file; Purge may
 // unlink it meanwhile, which does not disturb an open reader. An inline body
 // is a copy in memory.
 func (s *Bolt) Body(ctx context.Context, id string) (Body, error) {
@@ -245,18 +278,29 @@ func (s *Bolt) Body(ctx context.Context, id string) (Body, error) {
 	return bodyFile{f, size}, nil
 }
 
-// Claim implements Store.Claim.
-func (s *Bolt) Claim(ctx context.Context, now time.Time, limit int) ([]Job, error) {
-	if limit <= 0 {
+// Claim implements Queue.Claim. The due index holds waiting recipients by
+// next attempt and Delivering ones by the end of their lease, so one cursor
+// finds both, oldest first.
+func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
+	if req.Limit <= 0 {
 		return nil, nil
 	}
+	if req.Owner == "" || req.Lease <= 0 {
+		return nil, fmt.Errorf("store: claim: %w: owner %q, lease %v", ErrInvalid, req.Owner, req.Lease)
+	}
+	return s.claim(ctx, req, func(int) time.Duration { return req.Lease })
+}
+
+// claim is Claim with the lease given per attempt count.
+func (s *Bolt) claim(ctx context.Context, req ClaimRequest, lease func(attempts int) time.Duration) ([]Job, error) {
+	now := req.Now
 	var jobs []Job
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
 		jobs = jobs[:0] // fn may run again: start afresh
 		max := dueKey(now, "", 0)[:8]
 		var refs []RcptRef
 		c := tx.Bucket(bDue).Cursor()
-		for k, _ := c.First(); k != nil && len(refs) < limit; k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && len(refs) < req.Limit; k, _ = c.Next() {
 			if bytes.Compare(k[:8], max) > 0 {
 				break
 			}
@@ -266,13 +310,14 @@ func (s *Bolt) Claim(ctx context.Context, now time.Time, limit int) ([]Job, erro
 		var jobIDs []string
 		for _, ref := range refs {
 			err := updateRcpt(tx, ref, func(r *Rcpt) error {
-				if !r.Status.Waiting() {
+				if !r.Status.Waiting() && r.Status != Delivering {
 					return fmt.Errorf("%w: due index names %s in state %s", ErrInvalid, ref, r.Status)
 				}
 				r.Status = Delivering
+				r.Owner = req.Owner
 				r.Attempts++
 				r.LastAttempt = now
-				r.NextAttempt = now.Add(s.opts.Backoff(r.Attempts))
+				r.NextAttempt = now.Add(lease(r.Attempts))
 				r.Updated = now
 				return nil
 			})
@@ -304,7 +349,7 @@ func (s *Bolt) Claim(ctx context.Context, now time.Time, limit int) ([]Job, erro
 	return jobs, nil
 }
 
-// NextDue implements Store.NextDue.
+// NextDue implements Queue.NextDue.
 func (s *Bolt) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, false, err
@@ -324,112 +369,179 @@ func (s *Bolt) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(k))), true, nil
 }
 
-// RecordAttempt implements Store.RecordAttempt.
-func (s *Bolt) RecordAttempt(ctx context.Context, ref RcptRef, a Attempt) error {
-	err := s.update(ctx, false, func(tx *bolt.Tx) error {
-		return updateRcpt(tx, ref, func(r *Rcpt) error {
-			if r.Status != Delivering {
-				return fmt.Errorf("%w: recipient is %s, not claimed", ErrInvalid, r.Status)
-			}
-			r.Attempt = a
-			r.Updated = s.opts.Now()
-			return nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("store: record attempt %s: %w", ref, err)
+// Record implements Queue.Record: every update runs in one write
+// transaction of the group committer. A refused update (lease lost, wrong
+// state, no such recipient) changes nothing and the others still apply; any
+// other error fails the whole call.
+func (s *Bolt) Record(ctx context.Context, updates ...Update) error {
+	if len(updates) == 0 {
+		return ctx.Err()
 	}
-	return nil
+	now := s.opts.Now()
+	var refused []error
+	op := &writeOp{done: make(chan error, 1), records: true}
+	op.fn = func(tx *bolt.Tx) error {
+		refused = refused[:0] // fn may run again: start afresh
+		for _, u := range updates {
+			err := applyUpdate(tx, u, now)
+			if err == nil {
+				continue
+			}
+			if !refusal(err) {
+				return fmt.Errorf("%s %s: %w", u.Op, u.Ref, err)
+			}
+			refused = append(refused, &UpdateError{Update: u, Err: err})
+		}
+		return nil
+	}
+	if err := s.updateOp(ctx, op); err != nil {
+		return fmt.Errorf("store: record: %w", err)
+	}
+	return errors.Join(refused...)
 }
 
-// MarkDelivered implements Store.MarkDelivered.
-func (s *Bolt) MarkDelivered(ctx context.Context, ref RcptRef, peerID string) error {
-	return s.finish(ctx, "mark delivered", ref, func(r *Rcpt) error {
+// refusal reports whether err refuses one update rather than failing the
+// transaction.
+func refusal(err error) bool {
+	return errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound)
+}
+
+// applyUpdate applies u to its recipient and, if that makes the recipient
+// final, queues its delivery record, all in tx. A refusal returns before
+// anything is written.
+func applyUpdate(tx *bolt.Tx, u Update, now time.Time) error {
+	var final *Rcpt
+	err := updateRcpt(tx, u.Ref, func(r *Rcpt) error {
+		was := r.Status
+		if u.Lease.Owner != "" && (r.Status != Delivering || r.Owner != u.Lease.Owner || r.Attempts != u.Lease.Attempt) {
+			return fmt.Errorf("%w: recipient is %s, owner %q, attempt %d", ErrLeaseLost, r.Status, r.Owner, r.Attempts)
+		}
+		if err := applyOp(r, u, now); err != nil {
+			return err
+		}
+		r.Updated = now
+		if r.Status != Delivering {
+			r.Owner = ""
+		}
+		if r.Status.Final() && r.Status != was {
+			c := *r
+			final = &c
+		}
+		return nil
+	})
+	if err != nil || final == nil {
+		return err
+	}
+	return queueRecord(tx, u.Ref.ID, final, now)
+}
+
+// applyOp is the state transition of one update.
+func applyOp(r *Rcpt, u Update, now time.Time) error {
+	claimed := func() error {
 		if r.Status != Delivering {
 			return fmt.Errorf("%w: recipient is %s, not claimed", ErrInvalid, r.Status)
 		}
-		r.Status = Delivered
-		r.PeerID = peerID
-		r.LastError = ""
 		return nil
-	})
-}
-
-// MarkDeferred implements Store.MarkDeferred.
-func (s *Bolt) MarkDeferred(ctx context.Context, ref RcptRef, next time.Time, reason string) error {
-	return s.deferFrom(ctx, "mark deferred", ref, Delivering, next, reason)
-}
-
-// deferFrom makes a recipient in state from Deferred, due at next.
-func (s *Bolt) deferFrom(ctx context.Context, what string, ref RcptRef, from Status, next time.Time, reason string) error {
-	return s.finish(ctx, what, ref, func(r *Rcpt) error {
-		if r.Status != from {
-			return fmt.Errorf("%w: recipient is %s, not %s", ErrInvalid, r.Status, from)
+	}
+	switch u.Op {
+	case OpAttempt:
+		if err := claimed(); err != nil {
+			return err
+		}
+		r.Attempt = u.Attempt
+	case OpDelivered:
+		if err := claimed(); err != nil {
+			return err
+		}
+		r.Status = Delivered
+		r.PeerID = u.PeerID
+		r.LastError = ""
+		r.AnswerBy = time.Time{}
+		answered := !r.AnsweredAt.IsZero() && !r.AnsweredAt.Before(r.LastAttempt)
+		if !u.AnswerBy.IsZero() && !answered {
+			r.AnswerBy = u.AnswerBy
+		}
+	case OpDeferred:
+		if err := claimed(); err != nil {
+			return err
 		}
 		r.Status = Deferred
-		r.NextAttempt = next
-		r.LastError = reason
-		return nil
-	})
-}
-
-// MarkFailed implements Store.MarkFailed. Besides ending a claim, it may
-// fail a waiting recipient (for example one that expired in the queue).
-func (s *Bolt) MarkFailed(ctx context.Context, ref RcptRef, reason string) error {
-	return s.finish(ctx, "mark failed", ref, func(r *Rcpt) error {
+		r.NextAttempt = u.Next
+		r.LastError = u.Reason
+		r.Budget = max(u.Budget, 0)
+	case OpFailed:
 		if r.Status.Final() {
 			return fmt.Errorf("%w: recipient is already %s", ErrInvalid, r.Status)
 		}
 		r.Status = Failed
-		r.LastError = reason
-		return nil
-	})
-}
-
-// Requeue implements Store.Requeue.
-func (s *Bolt) Requeue(ctx context.Context, ref RcptRef, next time.Time, reason string) error {
-	return s.deferFrom(ctx, "requeue", ref, Delivered, next, reason)
-}
-
-// RecordReport implements Store.RecordReport.
-func (s *Bolt) RecordReport(ctx context.Context, ref RcptRef, status string) error {
-	return s.finish(ctx, "record report", ref, func(r *Rcpt) error {
-		r.Report = status
-		return nil
-	})
-}
-
-// finish applies fn to one recipient and, if that makes it final, queues a
-// delivery record in the same transaction.
-func (s *Bolt) finish(ctx context.Context, what string, ref RcptRef, fn func(*Rcpt) error) error {
-	now := s.opts.Now()
-	op := &writeOp{done: make(chan error, 1), records: true}
-	op.fn = func(tx *bolt.Tx) error {
-		var final *Rcpt
-		err := updateRcpt(tx, ref, func(r *Rcpt) error {
-			was := r.Status
-			if err := fn(r); err != nil {
-				return err
-			}
-			r.Updated = now
-			if r.Status.Final() && r.Status != was {
-				c := *r
-				final = &c
-			}
-			return nil
-		})
-		if err != nil || final == nil {
-			return err
+		r.LastError = u.Reason
+	case OpReport:
+		r.Report = u.Report
+	case OpAnswered:
+		r.Report = u.Report
+		r.AnswerBy = time.Time{}
+		r.AnsweredAt = now
+	case OpRequeue:
+		if r.Status != Delivered {
+			return fmt.Errorf("%w: recipient is %s, not %s", ErrInvalid, r.Status, Delivered)
 		}
-		return queueRecord(tx, ref.ID, final, now)
-	}
-	if err := s.updateOp(ctx, op); err != nil {
-		return fmt.Errorf("store: %s %s: %w", what, ref, err)
+		r.Status = Deferred
+		r.NextAttempt = u.Next
+		r.LastError = u.Reason
+		r.AnswerBy = time.Time{}
+	default:
+		return fmt.Errorf("%w: unknown %v", ErrInvalid, u.Op)
 	}
 	return nil
 }
 
-// Retry implements Store.Retry.
+// Awaiting implements Queue.Awaiting from the answer index.
+func (s *Bolt) Awaiting(ctx context.Context, before time.Time, limit int) ([]RcptRef, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	max := dueKey(before, "", 0)[:8]
+	var refs []RcptRef
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bAnswer).Cursor()
+		for k, _ := c.First(); k != nil && (limit <= 0 || len(refs) < limit); k, _ = c.Next() {
+			if bytes.Compare(k[:8], max) > 0 {
+				break
+			}
+			refs = append(refs, RcptRef{string(k[8 : 8+idLen]), int(binary.BigEndian.Uint16(k[8+idLen:]))})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: awaiting: %w", err)
+	}
+	return refs, nil
+}
+
+// Counts implements Queue.Counts from the counters bucket.
+func (s *Bolt) Counts(ctx context.Context) (map[Status]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[Status]int)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bCount).ForEach(func(k, v []byte) error {
+			if len(k) != 1 || len(v) != 8 {
+				return fmt.Errorf("bad counter %x", k)
+			}
+			if n := int64(binary.BigEndian.Uint64(v)); n != 0 {
+				out[Status(k[0])] = int(n)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: counts: %w", err)
+	}
+	return out, nil
+}
+
+// Retry implements Admin.Retry.
 func (s *Bolt) Retry(ctx context.Context, id string) error {
 	now := s.opts.Now()
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
@@ -448,8 +560,8 @@ func (s *Bolt) Retry(ctx context.Context, id string) error {
 	return nil
 }
 
-// Drop implements Store.Drop. A recipient being delivered is dropped too; the
-// worker's later Mark call then fails with ErrInvalid.
+// Drop implements Admin.Drop. A recipient being delivered is dropped too;
+// the worker's later update is then refused.
 func (s *Bolt) Drop(ctx context.Context, id string) error {
 	now := s.opts.Now()
 	op := &writeOp{done: make(chan error, 1), records: true}
@@ -458,6 +570,7 @@ func (s *Bolt) Drop(ctx context.Context, id string) error {
 		err := forEachRcpt(tx, id, func(r *Rcpt) error {
 			if !r.Status.Final() {
 				r.Status = Dropped
+				r.Owner = ""
 				r.Updated = now
 				dropped = append(dropped, *r)
 			}
@@ -479,7 +592,7 @@ func (s *Bolt) Drop(ctx context.Context, id string) error {
 	return nil
 }
 
-// Lookup implements Store.Lookup.
+// Lookup implements Queue.Lookup.
 func (s *Bolt) Lookup(ctx context.Context, kind RefKind, value string) ([]RcptRef, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -537,17 +650,47 @@ func refKey(kind RefKind, value, id string, idx int) []byte {
 	return binary.BigEndian.AppendUint16(k, uint16(idx))
 }
 
-// putRcpt stores r for message id and keeps the due and ref indexes in step
-// with the change from old (nil for a new recipient).
+// indexedDue reports whether r is in the due index: waiting recipients by
+// next attempt, Delivering ones by the end of their lease, except claims
+// made through the legacy Store, which never expire while the process
+// lives (only OpenBolt recovers them).
+func indexedDue(r *Rcpt) bool {
+	return r.Status.Waiting() || r.Status == Delivering && r.Owner != legacyOwner
+}
+
+// putRcpt stores r for message id and keeps the due, answer and ref indexes
+// and the status counters in step with the change from old (nil for a new
+// recipient). It is the one place a recipient's state is written.
 func putRcpt(tx *bolt.Tx, id string, old, r *Rcpt) error {
 	due := tx.Bucket(bDue)
-	if old != nil && old.Status.Waiting() {
+	if old != nil && indexedDue(old) {
 		if err := due.Delete(dueKey(old.NextAttempt, id, old.Index)); err != nil {
 			return err
 		}
 	}
-	if r.Status.Waiting() {
+	if indexedDue(r) {
 		if err := due.Put(dueKey(r.NextAttempt, id, r.Index), nil); err != nil {
+			return err
+		}
+	}
+	ans := tx.Bucket(bAnswer)
+	if old != nil && !old.AnswerBy.IsZero() {
+		if err := ans.Delete(dueKey(old.AnswerBy, id, old.Index)); err != nil {
+			return err
+		}
+	}
+	if !r.AnswerBy.IsZero() {
+		if err := ans.Put(dueKey(r.AnswerBy, id, r.Index), nil); err != nil {
+			return err
+		}
+	}
+	if old == nil || old.Status != r.Status {
+		if old != nil {
+			if err := addCount(tx, old.Status, -1); err != nil {
+				return err
+			}
+		}
+		if err := addCount(tx, r.Status, 1); err != nil {
 			return err
 		}
 	}
@@ -573,6 +716,36 @@ func putRcpt(tx *bolt.Tx, id string, old, r *Rcpt) error {
 		return err
 	}
 	return tx.Bucket(bRcpt).Put(rcptKey(id, r.Index), v)
+}
+
+// deleteRcpt removes recipient r of message id with its due and answer
+// index entries and its count. Ref index entries are the caller's.
+func deleteRcpt(tx *bolt.Tx, id string, r *Rcpt) error {
+	if indexedDue(r) {
+		if err := tx.Bucket(bDue).Delete(dueKey(r.NextAttempt, id, r.Index)); err != nil {
+			return err
+		}
+	}
+	if !r.AnswerBy.IsZero() {
+		if err := tx.Bucket(bAnswer).Delete(dueKey(r.AnswerBy, id, r.Index)); err != nil {
+			return err
+		}
+	}
+	if err := addCount(tx, r.Status, -1); err != nil {
+		return err
+	}
+	return tx.Bucket(bRcpt).Delete(rcptKey(id, r.Index))
+}
+
+// addCount adds d to the counter of status st.
+func addCount(tx *bolt.Tx, st Status, d int64) error {
+	b := tx.Bucket(bCount)
+	k := []byte{byte(st)}
+	var n int64
+	if v := b.Get(k); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	return b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(n+d)))
 }
 
 func oldField(o *Rcpt, f func(*Rcpt) string) string {

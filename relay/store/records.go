@@ -120,7 +120,7 @@ func openRecords(path string) (*os.File, error) {
 	return f, nil
 }
 
-// Purge implements Store.Purge. Records are removed by rewriting
+// Purge implements Admin.Purge. Records are removed by rewriting
 // records.jsonl (temporary file, fsync, rename); lines that do not parse
 // are dropped with them.
 func (s *Bolt) Purge(ctx context.Context, now time.Time, opts PurgeOptions) (PurgeStats, error) {
@@ -205,7 +205,7 @@ func (s *Bolt) purgeMessages(ctx context.Context, cutoff time.Time) (int, error)
 		set[id] = true
 	}
 	err = s.update(ctx, false, func(tx *bolt.Tx) error {
-		var refs, rcpts [][]byte
+		var refs [][]byte
 		err := tx.Bucket(bRef).ForEach(func(k, _ []byte) error {
 			if len(k) >= idLen+2 && set[string(k[len(k)-idLen-2:len(k)-2])] {
 				refs = append(refs, bytes.Clone(k))
@@ -215,10 +215,15 @@ func (s *Bolt) purgeMessages(ctx context.Context, cutoff time.Time) (int, error)
 		if err != nil {
 			return err
 		}
-		rc := tx.Bucket(bRcpt).Cursor()
 		for _, id := range ids {
-			for k, _ := rc.Seek([]byte(id)); k != nil && bytes.HasPrefix(k, []byte(id)); k, _ = rc.Next() {
-				rcpts = append(rcpts, bytes.Clone(k))
+			m, err := loadMessage(tx, id)
+			if err != nil {
+				return err
+			}
+			for i := range m.Rcpts {
+				if err := deleteRcpt(tx, id, &m.Rcpts[i]); err != nil {
+					return err
+				}
 			}
 			if err := tx.Bucket(bBody).Delete([]byte(id)); err != nil {
 				return err
@@ -229,11 +234,6 @@ func (s *Bolt) purgeMessages(ctx context.Context, cutoff time.Time) (int, error)
 		}
 		for _, k := range refs {
 			if err := tx.Bucket(bRef).Delete(k); err != nil {
-				return err
-			}
-		}
-		for _, k := range rcpts {
-			if err := tx.Bucket(bRcpt).Delete(k); err != nil {
 				return err
 			}
 		}

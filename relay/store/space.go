@@ -38,7 +38,7 @@ func (s *Bolt) FreeSpace() (int64, error) {
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
-// CheckSpace implements Store.CheckSpace.
+// CheckSpace implements SpaceChecker.CheckSpace.
 func (s *Bolt) CheckSpace(ctx context.Context, size int64) error {
 	if err := ctx.Err(); err != nil {
 		return err

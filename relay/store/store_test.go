@@ -46,13 +46,20 @@ func tcheck(t *testing.T, err error, what string) {
 	}
 }
 
-func openTest(t *testing.T, dir string, clk *clock) *Bolt {
+// openLegacy opens a Bolt seen through the old Store methods, which the
+// tests below were written against.
+func openLegacy(dir string, opts Options) (legacyStore, error) {
+	b, err := OpenBolt(dir, opts)
+	return legacyStore{b}, err
+}
+
+func openTest(t *testing.T, dir string, clk *clock) legacyStore {
 	t.Helper()
 	opts := Options{}
 	if clk != nil {
 		opts.Now = clk.Now
 	}
-	s, err := Open(dir, opts)
+	s, err := openLegacy(dir, opts)
 	tcheck(t, err, "Open")
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -428,7 +435,7 @@ func TestDefaultBackoff(t *testing.T) {
 func TestOrphansRemoved(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(dir, Options{InlineMax: -1}) // every body in the spool
+	s, err := openLegacy(dir, Options{InlineMax: -1}) // every body in the spool
 	tcheck(t, err, "Open")
 	id, err := s.Accept(ctx, testEnv("+1"), []byte("kept"))
 	tcheck(t, err, "Accept")
@@ -436,7 +443,7 @@ func TestOrphansRemoved(t *testing.T) {
 	tcheck(t, err, "Accept")
 	tcheck(t, s.Close(), "Close")
 	// Make the second body inline, as a store with the default InlineMax would.
-	s, err = Open(dir, Options{})
+	s, err = openLegacy(dir, Options{})
 	tcheck(t, err, "Open")
 	tcheck(t, s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bBody).Put([]byte(inline), []byte("\x00inline"))
@@ -708,7 +715,7 @@ func TestDiskFull(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	s, err := Open(dir, Options{MinFree: 1 << 62})
+	s, err := openLegacy(dir, Options{MinFree: 1 << 62})
 	tcheck(t, err, "Open")
 	defer s.Close()
 	free, err := s.FreeSpace()
@@ -792,7 +799,7 @@ func TestClosedAndLocked(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openTest(t, dir, nil)
-	if _, err := Open(dir, Options{LockTimeout: 50 * time.Millisecond}); err == nil {
+	if _, err := openLegacy(dir, Options{LockTimeout: 50 * time.Millisecond}); err == nil {
 		t.Fatal("second Open of an open store succeeded")
 	}
 	cctx, cancel := context.WithCancel(ctx)
@@ -954,7 +961,7 @@ func TestConcurrentClaims(t *testing.T) {
 
 func TestRequeue(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir(), Options{MinFree: -1})
+	s, err := openLegacy(t.TempDir(), Options{MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
