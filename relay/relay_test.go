@@ -128,20 +128,19 @@ type testRelay struct {
 func startRelay(t *testing.T, mod func(*Options)) *testRelay {
 	t.Helper()
 	dir := t.TempDir()
-	bst, err := store.OpenBolt(filepath.Join(dir, "store"), store.Options{MinFree: -1})
+	st, err := store.Open(store.Config{Dir: filepath.Join(dir, "store"), MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := bst.Legacy()
 	prof, _ := adapt.LookupProfile("default")
 	outbox := filepath.Join(dir, "outbox")
 	opts := Options{
-		Hostname: "relay.test", Store: st,
-		Recipients: mapping.RecipientOptions{Domains: []string{"mms.test"}, NumberOptions: mapping.NumberOptions{DefaultRegion: "US"}},
-		Routes:     []Route{{Name: "outbox", Prefix: "+", Deliverer: &deliver.Outbox{Dir: outbox}, Profile: prof}},
-		RetryMin:   50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		Trusted: func(netip.Addr) bool { return false },
-		Workers: 2,
+		Hostname: "relay.test", Store: Stores{Queue: st.Queue, KV: st.KV, Admin: st.Admin, Space: st.Space},
+		Conversion: ConversionOptions{Recipients: mapping.RecipientOptions{Domains: []string{"mms.test"},
+			NumberOptions: mapping.NumberOptions{DefaultRegion: "US"}}},
+		Routes: []Route{{Name: "outbox", Prefix: "+", Deliverer: &deliver.Outbox{Dir: outbox}, Profile: prof}},
+		Queue:  QueueOptions{RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, Workers: 2},
+		SMTP:   SMTPOptions{Trusted: func(netip.Addr) bool { return false }},
 	}
 	if mod != nil {
 		mod(&opts)
@@ -256,7 +255,7 @@ func TestOutboxEndToEnd(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	r := startRelay(t, func(o *Options) { o.MaxMessageBytes = 64 * 1024 })
+	r := startRelay(t, func(o *Options) { o.SMTP.MaxMessageBytes = 64 * 1024 })
 	for _, tt := range []struct {
 		rcpt string
 		code int
@@ -280,7 +279,7 @@ func TestRefusals(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != 552 {
 		t.Errorf("oversize DATA: %v, want 552", err)
 	}
-	msgs, err := r.st.List(context.Background(), store.ListOptions{})
+	msgs, err := r.st.Admin.List(context.Background(), store.ListOptions{})
 	if err != nil || len(msgs) != 0 {
 		t.Errorf("queue holds %d messages after refusals, want 0 (%v)", len(msgs), err)
 	}
@@ -323,8 +322,8 @@ func TestMM4RouteAndAnswers(t *testing.T) {
 	// The .RES is on record.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		refs, _ := r.st.Lookup(context.Background(), store.RefTransactionID, req.TransactionID)
-		m, _ := r.st.Get(context.Background(), refs[0].ID)
+		refs, _ := r.st.Queue.Lookup(context.Background(), store.RefTransactionID, req.TransactionID)
+		m, _ := r.st.Queue.Get(context.Background(), refs[0].ID)
 		if m.Rcpts[0].Report == "forward.res: Ok" {
 			break
 		}
@@ -361,7 +360,7 @@ func TestMM4RouteAndAnswers(t *testing.T) {
 	if n := len(peerSink.wait(t, 1)); n != 1 {
 		t.Errorf("peer got %d copies, want 1 (the .RES came in time)", n)
 	}
-	msgs, _ := r.st.List(context.Background(), store.ListOptions{Status: store.Delivered})
+	msgs, _ := r.st.Admin.List(context.Background(), store.ListOptions{Status: store.Delivered})
 	found := false
 	for _, m := range msgs {
 		for _, rc := range m.Rcpts {
@@ -383,7 +382,7 @@ func TestNoResponseResends(t *testing.T) {
 	r := startRelay(t, func(o *Options) {
 		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
 			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test", AckRequest: true}}}
-		o.ResponseTimeout = 300 * time.Millisecond
+		o.Queue.ResponseTimeout = 300 * time.Millisecond
 	})
 	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
 		t.Fatal(err)
@@ -529,7 +528,7 @@ func TestDedupAcrossTransactions(t *testing.T) {
 }
 
 func TestIndividualMode(t *testing.T) {
-	r := startRelay(t, func(o *Options) { o.GroupMode = "individual" })
+	r := startRelay(t, func(o *Options) { o.Conversion.GroupMode = "individual" })
 	body := "From: alice@example.com\r\nTo: +15551234567@mms.test, +15557654321@mms.test\r\nSubject: each\r\n\r\nOne each.\r\n"
 	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test", "+15557654321@mms.test"}, body); err != nil {
 		t.Fatal(err)
@@ -548,7 +547,7 @@ func TestIndividualMode(t *testing.T) {
 func TestReload(t *testing.T) {
 	r := startRelay(t, nil)
 	opts := *r.o()
-	opts.Recipients.Domains = []string{"mms2.test"}
+	opts.Conversion.Recipients.Domains = []string{"mms2.test"}
 	if err := r.Reload(opts); err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestReplyRoundTrip(t *testing.T) {
 	}
 	r := startRelay(t, func(o *Options) {
 		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
-		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +157,7 @@ func TestIMAPReply(t *testing.T) {
 	mail := startSink(t)
 	r := startRelay(t, func(o *Options) {
 		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
-		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +210,7 @@ func TestIMAPReply(t *testing.T) {
 
 	p, err := imappoll.New(imappoll.Options{Mailboxes: []imappoll.Mailbox{{Addr: ln.Addr().String(), TLS: imappoll.TLSNone,
 		Username: "relay", Password: "pw", Processed: "Processed", Interval: 100 * time.Millisecond}},
-		Handler: r.AcceptReply, State: r.st})
+		Handler: r.AcceptReply, State: r.st.KV})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +242,8 @@ func TestIMAPReply(t *testing.T) {
 // the sender's own address.
 func TestFromByDomain(t *testing.T) {
 	r := startRelay(t, func(o *Options) {
-		o.Recipients.Domains = []string{"mms.test", "direct.test"}
-		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test",
+		o.Conversion.Recipients.Domains = []string{"mms.test", "direct.test"}
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test",
 			DomainFrom: map[string]string{"direct.test": replies.FromDirect}})
 		if err != nil {
 			t.Fatal(err)
@@ -277,7 +277,7 @@ func TestFromByDomain(t *testing.T) {
 // that names the problem, not "<nil>".
 func TestUnreadableReply(t *testing.T) {
 	r := startRelay(t, func(o *Options) {
-		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +289,7 @@ func TestUnreadableReply(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		msgs, err := r.st.List(context.Background(), store.ListOptions{Status: store.Failed, Kind: store.KindReply})
+		msgs, err := r.st.Admin.List(context.Background(), store.ListOptions{Status: store.Failed, Kind: store.KindReply})
 		if err != nil {
 			t.Fatal(err)
 		}
