@@ -81,24 +81,19 @@ func (a *answers) forwardRes(ctx context.Context, o *Options, log *slog.Logger, 
 		status += " (" + m.StatusText + ")"
 	}
 	for _, ref := range refs {
-		ups := []store.Update{{Ref: ref, Op: store.OpAnswered, Report: status}}
+		if err := a.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpAnswered, Report: status}); err != nil {
+			if _, serr := refused(err); serr != nil {
+				return storeErr(log, serr)
+			}
+			log.Warn("recording the answer", "queue_id", ref.ID, "err", err)
+		}
 		if !ok && temporary {
 			// The aggregator will not take it now: send again later,
 			// with the same ids.
 			log.Info("peer answered with a temporary failure: sending again later", "queue_id", ref.ID, "status", status)
-			ups = append(ups, store.Update{Ref: ref, Op: store.OpRequeue, Next: o.Now().Add(o.Queue.RetryMin),
-				Reason: "the mobile network answered " + status})
-		}
-		if err := a.queue.Record(ctx, ups...); err != nil {
-			if _, other := refused(err); other {
+			if err := a.requeue(ctx, log, ref, o.Now().Add(o.Queue.RetryMin), "the mobile network answered "+status); err != nil {
 				return storeErr(log, err)
 			}
-			log.Warn("recording the answer", "queue_id", ref.ID, "err", err)
-			continue
-		}
-		if !ok && temporary {
-			a.metrics.Inc("mmsrelay_retries_total")
-			a.kick()
 			continue
 		}
 		if !ok {
@@ -114,6 +109,33 @@ func (a *answers) forwardRes(ctx context.Context, o *Options, log *slog.Logger, 
 		}
 	}
 	return nil
+}
+
+// requeue makes a delivered recipient due again at next. An answer can
+// come while the worker that sent the message has not yet recorded the
+// delivery: requeue waits for that (a few seconds at most).
+func (a *answers) requeue(ctx context.Context, log *slog.Logger, ref store.RcptRef, next time.Time, reason string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lost, err := refused(a.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpRequeue, Next: next, Reason: reason}))
+		if err != nil {
+			return err
+		}
+		if lost[ref] == nil {
+			a.metrics.Inc("mmsrelay_retries_total")
+			a.kick()
+			return nil
+		}
+		m, err := a.queue.Get(ctx, ref.ID)
+		if err != nil {
+			return err
+		}
+		if m.Rcpts[ref.Index].Status != store.Delivering || time.Now().After(deadline) {
+			log.Warn("requeue after a temporary .RES", "queue_id", ref.ID, "err", lost[ref])
+			return nil
+		}
+		sleep(ctx, 20*time.Millisecond)
+	}
 }
 
 // report records a delivery or read report on the recipients it is for,
@@ -300,7 +322,7 @@ func (w *watcher) check(ctx context.Context, o *Options) error {
 		rc := m.Rcpts[ref.Index]
 		log := w.log.With("queue_id", m.ID, "rcpt", rc.Addr)
 		if rc.Attempts > maxResRetries {
-			if err := w.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpAnswered, Report: "no MM4_forward.RES"}); err != nil {
+			if err := w.record(ctx, log, store.Update{Ref: ref, Op: store.OpAnswered, Report: "no MM4_forward.RES"}); err != nil {
 				return err
 			}
 			log.Warn("no MM4_forward.RES after retries")
@@ -312,11 +334,24 @@ func (w *watcher) check(ctx context.Context, o *Options) error {
 		}
 		log.Info("no MM4_forward.RES in time: sending again", "tid", rc.TransactionID)
 		w.metrics.Inc("mmsrelay_res_timeouts_total")
-		if err := w.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpRequeue, Next: now,
+		if err := w.record(ctx, log, store.Update{Ref: ref, Op: store.OpRequeue, Next: now,
 			Reason: "no MM4_forward.RES within " + o.Queue.ResponseTimeout.String()}); err != nil {
 			return err
 		}
 		w.kick()
+	}
+	return nil
+}
+
+// record applies u; a refusal (the recipient moved on meanwhile) is
+// logged, a storage failure returned.
+func (w *watcher) record(ctx context.Context, log *slog.Logger, u store.Update) error {
+	refusedBy, err := refused(w.queue.Record(ctx, u))
+	if err != nil {
+		return err
+	}
+	if e := refusedBy[u.Ref]; e != nil {
+		log.Warn("answer watch: update refused", "op", u.Op.String(), "err", e)
 	}
 	return nil
 }

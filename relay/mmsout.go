@@ -284,12 +284,19 @@ func (p *mmsOut) send(ctx context.Context, j *job, email *mapping.Email, g *grou
 	}
 	if err := j.attempt(ctx, store.Attempt{Route: g.route.Name, TransactionID: g.tid, MessageID: g.mid,
 		Size: int64(conv.Size)}, g.idxs); err != nil {
-		if lost, other := refused(err); !other && len(lost) > 0 {
-			log.Warn("not delivering: the claim was lost to another worker", "err", err)
-			return nil
+		lost, serr := refused(err)
+		log.Error("recording an attempt: not delivering", "err", err)
+		if serr != nil {
+			return g.all(verdict{outcome: retry, reason: "local store problem"})
 		}
-		log.Error("recording an attempt", "err", err)
-		return g.all(verdict{outcome: retry, reason: "local store problem"})
+		// Those whose claim was lost are another worker's now.
+		var vs []verdict
+		for _, idx := range g.idxs {
+			if lost[j.ref(idx)] == nil {
+				vs = append(vs, verdict{idx: idx, outcome: retry, reason: "local store problem"})
+			}
+		}
+		return vs
 	}
 	sender := m.Envelope.From
 	msg := &deliver.Message{QueueID: m.ID, TransactionID: g.tid, MessageID: g.mid, From: pduFrom(conv.MMS),

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -96,25 +97,28 @@ func (p *policy) settle(ctx context.Context, j *job, vs []verdict) {
 		}
 		ups = append(ups, u)
 	}
-	err := p.queue.Record(ctx, ups...)
-	lost, other := refused(err)
-	if other {
+	lost, err := refused(p.queue.Record(ctx, ups...))
+	if err != nil {
 		// Nothing applied: the leases run out and the recipients are
 		// tried again.
 		j.log.Error("recording results", "err", err)
 		return
 	}
-	for ref := range lost {
-		j.log.Warn("result dropped: the claim was lost to another worker", "rcpt", m.Rcpts[ref.Index].Addr)
+	for ref, err := range lost {
+		if errors.Is(err, store.ErrLeaseLost) {
+			j.log.Warn("result dropped: the claim was lost to another worker", "rcpt", m.Rcpts[ref.Index].Addr)
+		} else {
+			j.log.Error("result refused", "rcpt", m.Rcpts[ref.Index].Addr, "err", err)
+		}
 	}
 	for _, v := range vs {
-		if v.outcome == tooLarge && !lost[j.ref(v.idx)] {
+		if v.outcome == tooLarge && lost[j.ref(v.idx)] == nil {
 			p.kick()
 			break
 		}
 	}
 	for _, v := range failed {
-		if lost[j.ref(v.idx)] {
+		if lost[j.ref(v.idx)] != nil {
 			continue
 		}
 		raw, _ := j.body(ctx) // a DSN without the original is better than none

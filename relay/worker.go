@@ -163,27 +163,24 @@ func (w *worker) process(ctx context.Context, j *job) {
 	p.process(ctx, j)
 }
 
-// refused returns the recipients whose updates Record refused because
-// their lease was lost, and whether err was anything else (a storage
-// failure: nothing applied).
-func refused(err error) (lost map[store.RcptRef]bool, other bool) {
+// refused splits the error of Queue.Record: the updates it refused, by
+// recipient (the lease was lost, or the transition is not allowed: the
+// others applied), and a storage failure (nothing applied).
+func refused(err error) (map[store.RcptRef]error, error) {
 	if err == nil {
-		return nil, false
+		return nil, nil
 	}
-	lost = map[store.RcptRef]bool{}
-	var errs []error
+	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
 	}
+	out := map[store.RcptRef]error{}
 	for _, e := range errs {
 		var ue *store.UpdateError
-		if errors.As(e, &ue) && errors.Is(e, store.ErrLeaseLost) {
-			lost[ue.Update.Ref] = true
-			continue
+		if !errors.As(e, &ue) {
+			return nil, err
 		}
-		other = true
+		out[ue.Update.Ref] = e
 	}
-	return lost, other
+	return out, nil
 }
