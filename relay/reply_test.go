@@ -306,3 +306,42 @@ func TestUnreadableReply(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReplyTokensPurged: the relay purges expired reply tokens on its
+// schedule, so an expired address becomes unknown rather than staying
+// stored forever.
+func TestReplyTokensPurged(t *testing.T) {
+	r := startRelay(t, func(o *Options) {
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test",
+			TokenTTL: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Replies = &ReplyOptions{Book: book, Domain: "reply.test", Region: "US"}
+		o.Queue.PurgeEvery = 50 * time.Millisecond
+	})
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(waitFile(t, r.outbox, ".mms", 1)[0])
+	m, err := pdu.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyAddr := m.From.Address.String()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := r.o().Replies.Book.Resolve(context.Background(), replyAddr, "+15551234567")
+		var re *replies.ReplyError
+		if errors.As(err, &re) && re.Reason == "unknown token" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Resolve(%s) = %v, want the token purged (unknown token)", replyAddr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := r.metrics.Get("mmsrelay_reply_tokens_purged_total"); n < 1 {
+		t.Errorf("mmsrelay_reply_tokens_purged_total = %v, want at least 1", n)
+	}
+}
