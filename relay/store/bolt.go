@@ -20,8 +20,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Bolt is the embedded Store: a bbolt database for records and indexes and
-// a spool directory of body files, under one directory. See the package doc
+// Bolt is the embedded backend: a bbolt database for records and indexes
+// and a spool directory of body files, under one directory. It implements
+// Queue, Admin, KV and SpaceChecker. See the package doc
 // for the layout and the commit protocol.
 type Bolt struct {
 	dir      string

@@ -3,6 +3,19 @@
 // billing, and small key/value tables for the reply path (conversations,
 // reply tokens, opt-outs, IMAP poll state).
 //
+// # Contracts
+//
+//   - Queue: Accept a body from an io.Reader; Claim due recipients as leases
+//     (ClaimRequest: owner, time, lease, limit); Record a group of updates
+//     (OpAttempt, OpDelivered, OpDeferred, OpFailed, OpReport, OpAnswered,
+//     OpRequeue) in one commit; Get, Body (ReadBody reads one once), Lookup
+//     by wire identifier, NextDue, Awaiting and Counts.
+//   - Admin: List, Retry, Drop, Purge.
+//   - KV: tables of JSON values, PutKVIfAbsent and ClaimOnce.
+//   - SpaceChecker: optional free-space check.
+//
+// The package storetest holds the conformance suite every backend runs.
+//
 // The relay uses small contracts (contracts.go): Queue, Admin, KV and the
 // optional SpaceChecker, bundled by Backend; Open is the one place a store
 // is opened. Bolt is the embedded implementation. A PostgreSQL one for
@@ -85,10 +98,18 @@
 // and records.jsonl (delivery records). Buckets in store.db: msg (id →
 // envelope and body facts as JSON), body (id → inline body), rcpt (id ‖
 // index → recipient state as JSON), due (next attempt ‖ id ‖ index, for
-// Claim), ref (transaction id, message id or peer id → recipient, for
-// Lookup), once (dedup keys with expiry), kv (one nested bucket per Table),
-// recq (delivery records not yet in records.jsonl) and meta (schema
-// version).
+// Claim: waiting recipients by next attempt, Delivering ones by lease end),
+// ref (transaction id, message id or peer id → recipient, for Lookup),
+// answer (AnswerBy ‖ id ‖ index of Delivered recipients awaiting an
+// answer, for Awaiting), count (recipients per state, for Counts), once
+// (dedup keys with expiry), kv (one nested bucket per Table), recq
+// (delivery records not yet in records.jsonl) and meta (schema version).
+//
+// putRcpt is the one place a recipient's state is written; it keeps the
+// due, answer and ref indexes and the counters in the same transaction, so
+// Awaiting and Counts read an index instead of every message. Opening a
+// version 1 database builds the answer index and the counters from the
+// recipients and moves it to version 2.
 //
 // # Delivery records
 //

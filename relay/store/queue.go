@@ -234,9 +234,17 @@ type bodyFile struct {
 
 func (b bodyFile) Size() int64 { return b.size }
 
-type bodyBytes struct{ *bytes.Reader }
+// bodyBytes is an inline body: a copy made for this Body, which Bytes
+// hands over without another (see ReadBody).
+type bodyBytes struct {
+	*bytes.Reader
+	b []byte
+}
 
 func (bodyBytes) Close() error { return nil }
+
+// Bytes returns the whole body; the caller owns it.
+func (b bodyBytes) Bytes() []byte { return b.b }
 
 // Body implements Queue.Body. A spooled body is an open file; Purge may
 // unlink it meanwhile, which does not disturb an open reader. An inline body
@@ -269,7 +277,7 @@ func (s *Bolt) Body(ctx context.Context, id string) (Body, error) {
 		return nil, fmt.Errorf("store: body %s: %w", id, err)
 	}
 	if inline != nil {
-		return bodyBytes{bytes.NewReader(inline)}, nil
+		return bodyBytes{bytes.NewReader(inline), inline}, nil
 	}
 	f, err := os.Open(filepath.Join(s.spoolDir, id))
 	if err != nil {
