@@ -6,12 +6,12 @@
 // nobody knows. The whole message is therefore read into memory first (it is
 // bounded by EmailOptions.MaxSize, and the media end up in memory anyway),
 // and the MIME tree is walked over that byte slice with a lenient splitter of
-// our own. go-message does the field-level work: textproto parses the
-// (repaired) header blocks, message.Header parses Content-Type and
-// Content-Disposition (RFC 2231), mail.Header the Date and message ids, and
-// go-message/charset decodes every legacy charset. Anything that cannot be
-// read is skipped and described in Email.Notes; only an oversized input is an
-// error.
+// our own (package mimesplit, shared with the MM4 reader). go-message does
+// the field-level work: textproto parses the (repaired) header blocks,
+// message.Header parses Content-Type and Content-Disposition (RFC 2231),
+// mail.Header the Date and message ids, and go-message/charset decodes every
+// legacy charset. Anything that cannot be read is skipped and described in
+// Email.Notes; only an oversized input is an error.
 
 package mapping
 
@@ -33,6 +33,7 @@ import (
 	"github.com/emersion/go-message/charset"
 	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+	"github.com/mmsrelay/mmsrelay/mapping/internal/mimesplit"
 )
 
 // ErrTooLarge is returned (wrapped) by ParseEmail when the input or one of its
@@ -291,25 +292,7 @@ func skipMboxLine(b []byte) []byte {
 // splitEntity splits an entity into its parsed header and its raw body. The
 // header block is repaired first (see repairHeader).
 func (p *parser) splitEntity(b []byte) (message.Header, []byte, error) {
-	var hb, body []byte
-	switch {
-	case bytes.HasPrefix(b, []byte("\r\n")):
-		body = b[2:]
-	case bytes.HasPrefix(b, []byte("\n")):
-		body = b[1:]
-	default:
-		i, n := headerEnd(b)
-		if i < 0 {
-			// No blank line: a header only, or a body only.
-			if looksLikeHeader(b) {
-				hb = b
-			} else {
-				body = b
-			}
-		} else {
-			hb, body = b[:i], b[i+n:]
-		}
-	}
+	hb, body := mimesplit.Entity(b)
 	if len(hb) > p.opts.MaxHeaderBytes {
 		return message.Header{}, nil, fmt.Errorf("%w: header block of more than %d bytes", ErrTooLarge, p.opts.MaxHeaderBytes)
 	}
@@ -322,36 +305,6 @@ func (p *parser) splitEntity(b []byte) (message.Header, []byte, error) {
 		p.notef("header: %v", err)
 	}
 	return message.Header{Header: th}, body, nil
-}
-
-// headerEnd returns the index of the blank line ending the header block in b
-// and the length of the line breaks to skip, or -1.
-func headerEnd(b []byte) (int, int) {
-	i := bytes.Index(b, []byte("\n\n"))
-	j := bytes.Index(b, []byte("\n\r\n"))
-	switch {
-	case i < 0 && j < 0:
-		return -1, 0
-	case j >= 0 && (i < 0 || j < i):
-		return j + 1, 2
-	default:
-		return i + 1, 1
-	}
-}
-
-func looksLikeHeader(b []byte) bool {
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	k, _, ok := bytes.Cut(line, []byte(":"))
-	return ok && len(k) > 0 && validKey(k)
-}
-
-func validKey(k []byte) bool {
-	for _, c := range k {
-		if c <= ' ' || c >= 0x7f || c == ':' {
-			return false
-		}
-	}
-	return len(k) > 0
 }
 
 // repairHeader rewrites a header block so that textproto.ReadHeader accepts
@@ -377,7 +330,7 @@ func repairHeader(hb []byte) ([]byte, int) {
 			}
 		default:
 			k, _, ok := bytes.Cut(line, []byte(":"))
-			if ok && validKey(bytes.TrimRight(k, " \t")) {
+			if ok && mimesplit.ValidKey(bytes.TrimRight(k, " \t")) {
 				have = true
 				break
 			}
@@ -806,60 +759,15 @@ func refRank(refs map[string]int, id string) int {
 	return len(refs)
 }
 
-// splitMultipart splits a multipart body at its boundary lines and returns
-// the raw parts (header and body). It accepts LF line ends, trailing
-// whitespace after boundaries, and a missing close delimiter (noted). It
-// returns nil parts when no boundary line is found.
+// splitMultipart splits a multipart body at its boundary lines (see
+// mimesplit.Multipart) and says what was wrong with it: no boundary line
+// (nil parts) or no close delimiter.
 func splitMultipart(body []byte, boundary string) (parts [][]byte, note string) {
-	delim := []byte("--" + boundary)
-	start := -1 // start of the current part
-	closed := false
-	pos := 0
-	for pos <= len(body) && !closed {
-		end := bytes.IndexByte(body[pos:], '\n')
-		lineEnd := len(body)
-		next := len(body) + 1
-		if end >= 0 {
-			lineEnd = pos + end
-			next = lineEnd + 1
-		}
-		line := bytes.TrimRight(body[pos:lineEnd], " \t\r")
-		if bytes.HasPrefix(line, delim) {
-			rest := line[len(delim):]
-			final := bytes.Equal(rest, []byte("--"))
-			if len(rest) == 0 || final {
-				if start >= 0 {
-					// The line break before the delimiter belongs to it.
-					pe := pos
-					if pe > start && body[pe-1] == '\n' {
-						pe--
-						if pe > start && body[pe-1] == '\r' {
-							pe--
-						}
-					}
-					parts = append(parts, body[start:pe])
-				}
-				if final {
-					closed = true
-				}
-				start = next
-				if start > len(body) {
-					start = len(body)
-				}
-			}
-		}
-		pos = next
-	}
+	parts, closed := mimesplit.Multipart(body, boundary)
 	switch {
-	case parts == nil && start < 0:
+	case parts == nil && !closed:
 		return nil, "no boundary line found"
 	case !closed:
-		if start >= 0 && start < len(body) && len(bytes.TrimSpace(body[start:])) > 0 {
-			parts = append(parts, body[start:])
-		}
-		if parts == nil {
-			parts = [][]byte{}
-		}
 		return parts, "missing closing boundary"
 	}
 	return parts, ""
