@@ -64,7 +64,7 @@ func (n *notifier) notify(ctx context.Context, o *Options, m *store.Message, idx
 	}
 	if raw == nil {
 		// A DSN without the original is better than none.
-		raw, _ = readBody(ctx, n.queue, m.ID, o.SMTP.MaxMessageBytes+1<<20)
+		raw, _ = store.ReadBody(ctx, n.queue, m.ID, o.SMTP.MaxMessageBytes+1<<20)
 	}
 	msg, err := dsn.Build(dsn.Report{
 		ReportingHost:      o.Hostname,

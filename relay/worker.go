@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"runtime/debug"
 	"time"
@@ -49,7 +48,7 @@ type job struct {
 // body returns the stored body, read from the store on first use.
 func (j *job) body(ctx context.Context) ([]byte, error) {
 	if !j.rawRead {
-		j.raw, j.rawErr = readBody(ctx, j.w.queue, j.Message.ID, j.o.SMTP.MaxMessageBytes+1<<20)
+		j.raw, j.rawErr = store.ReadBody(ctx, j.w.queue, j.Message.ID, j.o.SMTP.MaxMessageBytes+1<<20)
 		j.rawRead = true
 	}
 	return j.raw, j.rawErr
@@ -84,16 +83,6 @@ func (j *job) settleAll(ctx context.Context, v verdict) {
 		vs[i].idx = idx
 	}
 	j.settle(ctx, vs...)
-}
-
-// readBody reads at most max bytes of the stored body of message id.
-func readBody(ctx context.Context, q store.Queue, id string, max int64) ([]byte, error) {
-	b, err := q.Body(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
-	return io.ReadAll(io.LimitReader(b, max))
 }
 
 func (w *worker) run(ctx context.Context) {
