@@ -3,9 +3,13 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"image"
+	"image/jpeg"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -604,4 +608,92 @@ func TestAdminAPI(t *testing.T) {
 	if code, _ = get("/healthz", "s3cret"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
+}
+
+// sizeRoute takes messages up to limit bytes and answers TooLarge above,
+// recording the size of every PDU it was offered.
+type sizeRoute struct {
+	limit int
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *sizeRoute) Carries() mapping.Interface { return mapping.InterfacePDU }
+
+func (s *sizeRoute) Deliver(_ context.Context, m *deliver.Message) []deliver.Result {
+	b := m.PDU
+	if b == nil {
+		b, _ = m.MMS.Append(nil)
+	}
+	s.mu.Lock()
+	s.sizes = append(s.sizes, len(b))
+	s.mu.Unlock()
+	res := make([]deliver.Result, len(m.Recipients))
+	for i, r := range m.Recipients {
+		res[i] = deliver.Result{Recipient: r, Outcome: deliver.Delivered, Size: len(b)}
+		if len(b) > s.limit {
+			res[i] = deliver.Result{Recipient: r, Outcome: deliver.TooLarge, Reason: "the peer answered 552 5.3.4 too big",
+				Code: 552, Enhanced: "5.3.4", Reply: "552 5.3.4 too big"}
+		}
+	}
+	return res
+}
+
+// TestTooLargeGoesSmaller: a peer that refuses the size gets the message
+// again at once, sized to 70% of what it refused, until it fits.
+func TestTooLargeGoesSmaller(t *testing.T) {
+	route := &sizeRoute{limit: 60 << 10}
+	prof, _ := adapt.LookupProfile("default")
+	r := startRelay(t, func(o *Options) {
+		o.Routes = []Route{{Name: "sized", Prefix: "+", Profile: prof, Deliverer: route}}
+	})
+	// A photo of noise: it compresses badly, so each budget shows.
+	img := image.NewRGBA(image.Rect(0, 0, 400, 300))
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rnd.IntN(256))
+	}
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	body := "From: alice@example.com\r\nTo: +15551234567@mms.test\r\nSubject: photo\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nLook.\r\n" +
+		"--b\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		wrap(base64.StdEncoding.EncodeToString(jpg.Bytes()), 76) + "--b--\r\n"
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, body); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.metrics.Get("mmsrelay_delivered_total", "route", "sized") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not delivered; sizes offered %v", route.sizes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	route.mu.Lock()
+	sizes := append([]int(nil), route.sizes...)
+	route.mu.Unlock()
+	if len(sizes) < 2 || sizes[0] <= route.limit || sizes[len(sizes)-1] > route.limit {
+		t.Fatalf("sizes offered = %v, want a refused one, then smaller ones until one fits %d", sizes, route.limit)
+	}
+	for i := 1; i < len(sizes); i++ {
+		if sizes[i] > sizes[i-1]*7/10 {
+			t.Errorf("attempt %d was %d bytes after %d was refused, want at most 70%%", i+1, sizes[i], sizes[i-1])
+		}
+	}
+	if n := r.metrics.Get("mmsrelay_too_large_total", "route", "sized"); int(n) != len(sizes)-1 {
+		t.Errorf("too large metric = %v, want %d", n, len(sizes)-1)
+	}
+}
+
+// wrap breaks s into CRLF-ended lines of n characters.
+func wrap(s string, n int) string {
+	var b strings.Builder
+	for len(s) > n {
+		b.WriteString(s[:n] + "\r\n")
+		s = s[n:]
+	}
+	b.WriteString(s + "\r\n")
+	return b.String()
 }
