@@ -765,9 +765,13 @@ func refRank(refs map[string]int, id string) int {
 func splitMultipart(body []byte, boundary string) (parts [][]byte, note string) {
 	parts, closed := mimesplit.Multipart(body, boundary)
 	switch {
-	case parts == nil && !closed:
+	case parts == nil:
 		return nil, "no boundary line found"
 	case !closed:
+		// An unterminated last part of whitespace only is none.
+		if last := parts[len(parts)-1]; len(bytes.TrimSpace(last)) == 0 {
+			parts = parts[:len(parts)-1]
+		}
 		return parts, "missing closing boundary"
 	}
 	return parts, ""

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/textproto"
+	"github.com/mmsrelay/mmsrelay/mapping/internal/mimesplit"
 )
 
 // MM4 message types, as X-Mms-Message-Type spells them.
@@ -90,7 +91,10 @@ func (m *Message) IsType(t string) bool { return strings.EqualFold(m.Type, t) }
 // X-Mms-Message-Type header.
 func Parse(raw []byte) (*Message, error) {
 	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
-	end := headerEnd(raw)
+	end := len(raw) // no blank line: all header
+	if i, n := mimesplit.HeaderEnd(raw); i >= 0 {
+		end = i + n
+	}
 	if end > MaxHeaderBytes {
 		return nil, fmt.Errorf("mm4: header block over %d bytes", MaxHeaderBytes)
 	}
@@ -142,27 +146,6 @@ func Parse(raw []byte) (*Message, error) {
 		m.Body = nil
 	}
 	return m, nil
-}
-
-// headerEnd returns the offset just past the blank line that ends the
-// header block (LF or CRLF), or len(raw) when there is none.
-func headerEnd(raw []byte) int {
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '\n' {
-			continue
-		}
-		j := i + 1
-		if j < len(raw) && raw[j] == '\r' {
-			j++
-		}
-		if j < len(raw) && raw[j] == '\n' {
-			return j + 1
-		}
-		if j >= len(raw) {
-			return len(raw)
-		}
-	}
-	return len(raw)
 }
 
 func charsetReader(charset string, input io.Reader) (io.Reader, error) {

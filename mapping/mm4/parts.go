@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/textproto"
+	"github.com/mmsrelay/mmsrelay/mapping/internal/mimesplit"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
 
@@ -46,7 +47,7 @@ func (m *Message) Parts(lim Limits) (pdu.ContentType, []pdu.Part, error) {
 	lim = lim.withDefaults()
 	top := contentType(m.Header.Get("Content-Type"))
 	w := &walker{lim: lim}
-	err := w.entity(m.Header, bytes.NewReader(m.Body), 0)
+	err := w.entity(m.Header, m.Body, 0, false)
 	return top, w.parts, err
 }
 
@@ -56,7 +57,9 @@ type walker struct {
 	total int64
 }
 
-func (w *walker) entity(h textproto.Header, body io.Reader, depth int) error {
+// entity reads one entity; cut says that its body ends where the message
+// does, without the boundary line that should close it.
+func (w *walker) entity(h textproto.Header, body []byte, depth int, cut bool) error {
 	ct := h.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt == "" {
@@ -73,27 +76,38 @@ func (w *walker) entity(h textproto.Header, body io.Reader, depth int) error {
 		if depth >= w.lim.MaxDepth {
 			return fmt.Errorf("%w: multiparts nested deeper than %d", ErrTooLarge, w.lim.MaxDepth)
 		}
-		mr := textproto.NewMultipartReader(body, params["boundary"])
-		for {
-			p, err := mr.NextPart()
-			if err == io.EOF {
+		raws, closed := mimesplit.Multipart(body, params["boundary"])
+		if raws == nil && !closed {
+			if len(w.parts) > 0 {
 				return nil
 			}
+			return fmt.Errorf("mm4: reading a part: %w", errNoBoundary)
+		}
+		for i, raw := range raws {
+			cut := !closed && i == len(raws)-1
+			ph, pb, err := partHeader(raw, cut)
 			if err != nil {
 				if len(w.parts) > 0 {
 					return nil // a broken tail after good parts: keep the good ones
 				}
 				return fmt.Errorf("mm4: reading a part: %w", err)
 			}
-			if err := w.entity(p.Header, p, depth+1); err != nil {
+			if cut {
+				pb = trimCut(pb, body, "--"+params["boundary"])
+			}
+			if err := w.entity(ph, pb, depth+1, cut); err != nil {
 				return err
 			}
 		}
+		return nil
 	}
 	if len(w.parts) >= w.lim.MaxParts {
 		return fmt.Errorf("%w: more than %d parts", ErrTooLarge, w.lim.MaxParts)
 	}
-	data, err := io.ReadAll(io.LimitReader(decodeCTE(h.Get("Content-Transfer-Encoding"), body), w.lim.MaxBytes-w.total+1))
+	data, err := io.ReadAll(io.LimitReader(decodeCTE(h.Get("Content-Transfer-Encoding"), bytes.NewReader(body)), w.lim.MaxBytes-w.total+1))
+	if err == nil && cut && len(data) == 0 {
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil && len(data) == 0 {
 		return fmt.Errorf("mm4: decoding a %s part: %w", mt, err)
 	}
@@ -116,6 +130,63 @@ func (w *walker) entity(h textproto.Header, body io.Reader, depth int) error {
 	}
 	w.parts = append(w.parts, p)
 	return nil
+}
+
+var (
+	errNoBoundary  = errors.New("no boundary line")
+	errNoHeaderEnd = errors.New("no blank line after the part's header")
+)
+
+// partHeader reads the header block of a part, strictly (a malformed
+// field, or no blank line after the fields, is an error), and returns its
+// body. A part that starts with a blank line has no header fields; a cut
+// one (see entity) may end in its header.
+func partHeader(raw []byte, cut bool) (textproto.Header, []byte, error) {
+	switch {
+	case bytes.HasPrefix(raw, []byte("\r\n")):
+		return textproto.Header{}, raw[2:], nil
+	case bytes.HasPrefix(raw, []byte("\n")):
+		return textproto.Header{}, raw[1:], nil
+	}
+	i, n := mimesplit.HeaderEnd(raw)
+	switch {
+	case i < 0 && cut:
+		i, n = len(raw), 0
+	case i < 0:
+		return textproto.Header{}, nil, errNoHeaderEnd
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw[:i+n])))
+	if err != nil {
+		return textproto.Header{}, nil, err
+	}
+	return h, raw[i+n:], nil
+}
+
+// trimCut removes the end of an unterminated last part that may be the
+// start of its missing boundary line: from the last line break on, when
+// what follows it is a prefix of the line break and delim ("--" and the
+// boundary), or is that and "-", "--" or whitespace. The line break is
+// CRLF unless the multipart's first boundary line ends in a bare LF.
+func trimCut(b, multipart []byte, delim string) []byte {
+	nl := "\r\n"
+	if i := bytes.Index(multipart, []byte(delim)); i >= 0 {
+		if j := bytes.IndexByte(multipart[i:], '\n'); j > 0 && multipart[i+j-1] != '\r' {
+			nl = "\n"
+		}
+	}
+	if len(b) < len(delim) && strings.HasPrefix(delim, string(b)) {
+		return b[:0] // cut at the very start of the part's body
+	}
+	i := bytes.LastIndexByte(b, nl[0])
+	if i < 0 {
+		return b
+	}
+	tail, nlDelim := string(b[i:]), nl+delim
+	if strings.HasPrefix(nlDelim, tail) ||
+		strings.HasPrefix(tail, nlDelim) && strings.Trim(tail[len(nlDelim):], "- \t\r") == "" && len(tail)-len(nlDelim) <= 2 {
+		return b[:i]
+	}
+	return b
 }
 
 // contentType converts a MIME Content-Type header to the PDU model: a

@@ -71,9 +71,10 @@ func ValidKey(k []byte) bool {
 // Multipart splits a multipart body at its boundary lines and returns the
 // raw parts (header and body each), without the line break before each
 // boundary line. It accepts LF line ends, trailing whitespace after
-// boundaries, and a missing close delimiter (closed is then false, and the
-// unterminated last part is kept when it holds more than whitespace). It
-// returns nil parts when no boundary line is found.
+// boundaries, and a missing close delimiter: closed is then false and the
+// last part is what follows the last boundary line, however little (it
+// may be empty; there is none when that line ends the body without a line
+// break). It returns nil parts when no boundary line is found.
 func Multipart(body []byte, boundary string) (parts [][]byte, closed bool) {
 	delim := []byte("--" + boundary)
 	start := -1 // start of the current part
@@ -105,21 +106,13 @@ func Multipart(body []byte, boundary string) (parts [][]byte, closed bool) {
 				if final {
 					closed = true
 				}
-				start = min(next, len(body))
+				start = next // past the end when the line has no line break
 			}
 		}
 		pos = next
 	}
-	switch {
-	case parts == nil && start < 0:
-		return nil, false
-	case !closed:
-		if start >= 0 && start < len(body) && len(bytes.TrimSpace(body[start:])) > 0 {
-			parts = append(parts, body[start:])
-		}
-		if parts == nil {
-			parts = [][]byte{}
-		}
+	if !closed && start >= 0 && start <= len(body) {
+		parts = append(parts, body[start:])
 	}
 	return parts, closed
 }
