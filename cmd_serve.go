@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,13 +121,12 @@ func serve(ctx context.Context, cfg *config.Config, logw io.Writer, ready func(s
 		return fmt.Errorf("admin.listen: %w", err)
 	}
 
-	bst, err := store.OpenBolt(filepath.Join(cfg.Server.DataDir, "store"), store.Options{Logger: log, MinFree: cfg.SMTP.MinFreeDiskBytes})
+	st, err := openStore(cfg, log)
 	if err != nil {
 		closeAll()
 		adminL.Close()
 		return err
 	}
-	st := bst.Legacy()
 	defer st.Close()
 	opts, err := relayOptions(cfg, st, log, certs)
 	if err != nil {
@@ -168,9 +166,8 @@ func serve(ctx context.Context, cfg *config.Config, logw io.Writer, ready func(s
 	workCtx, stopWork := context.WithCancel(context.Background())
 	workDone := make(chan struct{})
 	go func() { r.Run(workCtx); close(workDone) }()
-	go purgeLoop(workCtx, st, cfg, log)
 	if len(cfg.IMAP) > 0 {
-		poller, err := imapPoller(cfg, st, log, r)
+		poller, err := imapPoller(cfg, st.KV, log, r)
 		if err != nil {
 			log.Error("imap: not polling", "err", err)
 		} else {
@@ -210,7 +207,7 @@ func serve(ctx context.Context, cfg *config.Config, logw io.Writer, ready func(s
 // and routes, limits, domains, peers, users and conversion settings,
 // without dropping a session. Listeners and the data directory need a
 // restart. A configuration that does not load leaves everything as it was.
-func reload(cur *config.Config, st store.Store, log *slog.Logger, certs *certStore, r *relay.Relay) {
+func reload(cur *config.Config, st *store.Backend, log *slog.Logger, certs *certStore, r *relay.Relay) {
 	next, err := loadConfig(cur.Source)
 	if err != nil {
 		log.Error("reload: the configuration has errors; keeping the running one", "err", err)
@@ -258,20 +255,28 @@ func (c *certStore) load() error {
 func (c *certStore) get() *tls.Config { return c.cur.Load() }
 
 // relayOptions turns the configuration into the relay's options.
-func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *certStore) (relay.Options, error) {
+func relayOptions(cfg *config.Config, st *store.Backend, log *slog.Logger, certs *certStore) (relay.Options, error) {
 	o := relay.Options{
-		Hostname: cfg.Server.Hostname, Store: st, Logger: log,
-		MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
-		Trusted: cfg.SMTP.Trusted, MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP,
-		SenderPerHour: cfg.SMTP.MessagesPerSenderHour, AllowedSenders: cfg.SMTP.AllowedSenders,
-		Postmaster: cfg.SMTP.Postmaster, OriginatorSystem: cfg.MMS.OriginatorSystem, ReadTimeout: cfg.SMTP.ReadTimeout.Duration,
-		Recipients: mapping.RecipientOptions{Domains: cfg.MMS.Domains, NumberOptions: mapping.NumberOptions{
-			DefaultRegion: cfg.MMS.DefaultRegion, ShortCodes: cfg.MMS.ShortCodes, StrictValidity: cfg.MMS.StrictNumbers}},
-		GroupMode: cfg.MMS.GroupMode, SubjectMaxChars: cfg.MMS.SubjectMaxChars, Expiry: cfg.MMS.Expiry.Duration,
-		DeliveryReport: cfg.MMS.DeliveryReport, MessageClass: cfg.MMS.MessageClass, KeepHistory: !cfg.MMS.StripQuotes,
-		Lifetime: cfg.Queue.Lifetime.Duration, RetryMin: cfg.Queue.RetryMin.Duration, RetryMax: cfg.Queue.RetryMax.Duration,
-		Workers: cfg.Queue.Workers, ResponseTimeout: cfg.Queue.ResponseTTL.Duration,
-		Mailer: &deliver.Mailer{HeloName: cfg.Server.Hostname},
+		Hostname: cfg.Server.Hostname, Logger: log,
+		Store:      relay.Stores{Queue: st.Queue, KV: st.KV, Admin: st.Admin, Space: st.Space},
+		Postmaster: cfg.SMTP.Postmaster, OriginatorSystem: cfg.MMS.OriginatorSystem,
+		SMTP: relay.SMTPOptions{
+			MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
+			Trusted: cfg.SMTP.Trusted, MaxConnsPerIP: cfg.SMTP.MaxConnectionsPerIP,
+			SenderPerHour: cfg.SMTP.MessagesPerSenderHour, AllowedSenders: cfg.SMTP.AllowedSenders,
+			ReadTimeout: cfg.SMTP.ReadTimeout.Duration,
+		},
+		Conversion: relay.ConversionOptions{
+			Recipients: mapping.RecipientOptions{Domains: cfg.MMS.Domains, NumberOptions: mapping.NumberOptions{
+				DefaultRegion: cfg.MMS.DefaultRegion, ShortCodes: cfg.MMS.ShortCodes, StrictValidity: cfg.MMS.StrictNumbers}},
+			GroupMode: cfg.MMS.GroupMode, SubjectMaxChars: cfg.MMS.SubjectMaxChars, Expiry: cfg.MMS.Expiry.Duration,
+			DeliveryReport: cfg.MMS.DeliveryReport, MessageClass: cfg.MMS.MessageClass, KeepHistory: !cfg.MMS.StripQuotes,
+		},
+		Queue: relay.QueueOptions{
+			Lifetime: cfg.Queue.Lifetime.Duration, RetryMin: cfg.Queue.RetryMin.Duration, RetryMax: cfg.Queue.RetryMax.Duration,
+			Workers: cfg.Queue.Workers, ResponseTimeout: cfg.Queue.ResponseTTL.Duration,
+			KeepBodies: cfg.Records.KeepBodies.Duration, KeepRecords: cfg.Records.KeepRecords.Duration,
+		},
 	}
 	mailer := &deliver.Mailer{HeloName: cfg.Server.Hostname, RequireTLS: cfg.Outbound.RequireTLS}
 	if cfg.Outbound.Smarthost != "" {
@@ -285,21 +290,21 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 			Folder: cfg.Outbound.IMAPFolder, Domains: cfg.Outbound.IMAPDomains}}
 	}
 	if cfg.SMTP.TLSCert != "" {
-		o.TLSConfig = certs.get
+		o.SMTP.TLSConfig = certs.get
 	}
-	ro, err := replyOptions(cfg, st)
+	ro, err := replyOptions(cfg, st.KV)
 	if err != nil {
 		return o, err
 	}
 	o.Replies = ro
 	if len(cfg.Users) > 0 {
-		o.Users = map[string]string{}
+		o.SMTP.Users = map[string]string{}
 		for _, u := range cfg.Users {
-			o.Users[u.Name] = u.PasswordHash
+			o.SMTP.Users[u.Name] = u.PasswordHash
 		}
 	}
 	for _, q := range cfg.Quotas {
-		o.Quotas = append(o.Quotas, relay.Quota{Sender: q.Sender, PerHour: q.PerHour, PerDay: q.PerDay})
+		o.SMTP.Quotas = append(o.SMTP.Quotas, relay.Quota{Sender: q.Sender, PerHour: q.PerHour, PerDay: q.PerDay})
 	}
 	for _, p := range cfg.Peers {
 		o.Peers = append(o.Peers, relay.Peer{Name: p.Name, Networks: p.Prefixes, TLSNames: p.TLSNames, Users: p.Users})
@@ -325,7 +330,7 @@ func relayOptions(cfg *config.Config, st store.Store, log *slog.Logger, certs *c
 
 // imapPoller polls the configured mailboxes for handset replies, handing
 // each to the relay's queue before it leaves the mailbox.
-func imapPoller(cfg *config.Config, st store.Store, log *slog.Logger, r *relay.Relay) (*imappoll.Poller, error) {
+func imapPoller(cfg *config.Config, st store.KV, log *slog.Logger, r *relay.Relay) (*imappoll.Poller, error) {
 	var boxes []imappoll.Mailbox
 	for _, m := range cfg.IMAP {
 		boxes = append(boxes, imappoll.Mailbox{Name: m.Name, Addr: m.Host, TLS: m.TLS, Username: m.Username,
@@ -335,7 +340,7 @@ func imapPoller(cfg *config.Config, st store.Store, log *slog.Logger, r *relay.R
 }
 
 // replyOptions sets up the way back when a reply domain is configured.
-func replyOptions(cfg *config.Config, st store.Store) (*relay.ReplyOptions, error) {
+func replyOptions(cfg *config.Config, st store.KV) (*relay.ReplyOptions, error) {
 	if cfg.Reply.Domain == "" {
 		return nil, nil
 	}
@@ -369,25 +374,6 @@ func replyOptions(cfg *config.Config, st store.Store) (*relay.ReplyOptions, erro
 		ro.DKIM = &dkim.Options{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, Key: key}
 	}
 	return ro, nil
-}
-
-// purgeLoop applies the retention settings once an hour.
-func purgeLoop(ctx context.Context, st store.Store, cfg *config.Config, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		stats, err := st.Purge(ctx, time.Now(), store.PurgeOptions{Messages: cfg.Records.KeepBodies.Duration, Records: cfg.Records.KeepRecords.Duration})
-		if err != nil && ctx.Err() == nil {
-			log.Error("purge", "err", err)
-		} else if err == nil {
-			log.Debug("purge", "stats", fmt.Sprintf("%+v", stats))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // describeAny is the outbox's description of a PDU: the `decode` JSON.

@@ -23,11 +23,10 @@ func TestRelayOptionsReplies(t *testing.T) {
 	}
 	keyFile := filepath.Join(dir, "dkim.pem")
 	os.WriteFile(keyFile, key, 0o600)
-	bst, err := store.OpenBolt(filepath.Join(dir, "store"), store.Options{MinFree: -1})
+	st, err := store.Open(store.Config{Dir: filepath.Join(dir, "store"), MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := bst.Legacy()
 	defer st.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 

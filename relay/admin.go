@@ -29,7 +29,7 @@ func (r *Relay) AdminHandler(token string) http.Handler {
 		r.metrics.WritePrometheus(w)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, req *http.Request) {
-		if _, _, err := r.st.NextDue(req.Context()); err != nil {
+		if _, _, err := r.st.Queue.NextDue(req.Context()); err != nil {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -53,7 +53,11 @@ func (r *Relay) AdminHandler(token string) http.Handler {
 			}
 			opts.Limit = n
 		}
-		msgs, err := r.st.List(req.Context(), opts)
+		if r.st.Admin == nil {
+			http.Error(w, "no queue administration in this store", http.StatusNotImplemented)
+			return
+		}
+		msgs, err := r.st.Admin.List(req.Context(), opts)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -61,7 +65,7 @@ func (r *Relay) AdminHandler(token string) http.Handler {
 		writeJSON(w, msgs)
 	})
 	mux.HandleFunc("GET /api/queue/{id}", func(w http.ResponseWriter, req *http.Request) {
-		m, err := r.st.Get(req.Context(), req.PathValue("id"))
+		m, err := r.st.Queue.Get(req.Context(), req.PathValue("id"))
 		if err != nil {
 			storeHTTPError(w, err)
 			return
@@ -83,13 +87,17 @@ func (r *Relay) AdminHandler(token string) http.Handler {
 	})
 	mux.HandleFunc("POST /api/queue/{id}/{action}", func(w http.ResponseWriter, req *http.Request) {
 		id := req.PathValue("id")
+		if r.st.Admin == nil {
+			http.Error(w, "no queue administration in this store", http.StatusNotImplemented)
+			return
+		}
 		var err error
 		switch req.PathValue("action") {
 		case "retry":
-			err = r.st.Retry(req.Context(), id)
+			err = r.st.Admin.Retry(req.Context(), id)
 			r.Kick()
 		case "drop":
-			err = r.st.Drop(req.Context(), id)
+			err = r.st.Admin.Drop(req.Context(), id)
 		default:
 			http.Error(w, "unknown action", http.StatusNotFound)
 			return
@@ -98,7 +106,7 @@ func (r *Relay) AdminHandler(token string) http.Handler {
 			storeHTTPError(w, err)
 			return
 		}
-		m, err := r.st.Get(req.Context(), id)
+		m, err := r.st.Queue.Get(req.Context(), id)
 		if err != nil {
 			storeHTTPError(w, err)
 			return

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"strings"
 
@@ -9,22 +10,28 @@ import (
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 
-// bounce queues a failure DSN for one recipient of m to its sender: never
-// to the null sender, never for the relay's own mail, and not when the
-// recipient's NOTIFY says no.
-func (r *Relay) bounce(ctx context.Context, m *store.Message, ref store.RcptRef, reason, status string) error {
-	return r.notify(ctx, m, ref, "failed", reason, status, "")
+// DSN actions (RFC 3464).
+const (
+	dsnFailed    = "failed"
+	dsnDelivered = "delivered"
+)
+
+// notifier queues DSNs to the senders of MMS messages.
+type notifier struct {
+	queue   store.Queue
+	metrics *Metrics
+	kick    func()
 }
 
 // reportDelivery turns an MM4 delivery report into a DSN for the sender:
 // a success when the phone retrieved it (if the sender asked), a failure
 // when it was rejected, expired or unreachable.
-func (r *Relay) reportDelivery(ctx context.Context, m *store.Message, ref store.RcptRef, rep *mm4.Message) error {
+func (n *notifier) reportDelivery(ctx context.Context, o *Options, m *store.Message, idx int, rep *mm4.Message) error {
 	switch strings.ToLower(rep.MMStatusCode) {
 	case "retrieved", "forwarded":
-		return r.notify(ctx, m, ref, "delivered", "the phone retrieved the message", "2.0.0", "success")
+		return n.notify(ctx, o, m, idx, nil, dsnDelivered, "the phone retrieved the message", "2.0.0", "")
 	case "rejected", "expired", "unreachable", "unrecognised", "unrecognized":
-		return r.notify(ctx, m, ref, "failed", "the mobile network reported the message "+strings.ToLower(rep.MMStatusCode)+
+		return n.notify(ctx, o, m, idx, nil, dsnFailed, "the mobile network reported the message "+strings.ToLower(rep.MMStatusCode)+
 			statusText(rep.StatusText), "5.0.0", "")
 	}
 	return nil
@@ -37,29 +44,30 @@ func statusText(s string) string {
 	return " (" + s + ")"
 }
 
-func (r *Relay) notify(ctx context.Context, m *store.Message, ref store.RcptRef, action, reason, status, _ string) error {
+// notify queues a DSN with action for recipient idx of m to its sender:
+// never to the null sender, never for the relay's own mail, and not when
+// the recipient's NOTIFY says no. raw is the original message when the
+// caller has it (nil: it is read from the store); diag is the peer's reply
+// for the Diagnostic-Code.
+func (n *notifier) notify(ctx context.Context, o *Options, m *store.Message, idx int, raw []byte, action, reason, status, diag string) error {
 	env := m.Envelope
-	if env.Kind != store.KindMMS || dsn.NullSender(env.From) {
+	if env.Kind != store.KindMMS || dsn.NullSender(env.From) || idx >= len(env.Recipients) {
 		return nil
 	}
-	var notify []string
-	if ref.Index < len(env.Recipients) {
-		notify = env.Recipients[ref.Index].Notify
-	}
-	if !dsn.ShouldNotify(notify, action) {
+	rcpt := env.Recipients[idx]
+	if !dsn.ShouldNotify(rcpt.Notify, action) {
 		return nil
 	}
-	rcpt := env.Recipients[ref.Index]
 	var rs store.Rcpt
-	if ref.Index < len(m.Rcpts) {
-		rs = m.Rcpts[ref.Index]
+	if idx < len(m.Rcpts) {
+		rs = m.Rcpts[idx]
 	}
-	raw, err := r.body(ctx, m.ID)
-	if err != nil {
-		raw = nil // a bounce without the original is better than none
+	if raw == nil {
+		// A DSN without the original is better than none.
+		raw, _ = store.ReadBody(ctx, n.queue, m.ID, o.SMTP.MaxMessageBytes+1<<20)
 	}
 	msg, err := dsn.Build(dsn.Report{
-		ReportingHost:      r.o().Hostname,
+		ReportingHost:      o.Hostname,
 		OriginalSender:     env.From,
 		OriginalEnvelopeID: env.EnvID,
 		Arrival:            env.ReceivedAt,
@@ -67,26 +75,19 @@ func (r *Relay) notify(ctx context.Context, m *store.Message, ref store.RcptRef,
 		Original:           raw,
 		Recipients: []dsn.Recipient{{
 			Addr: rcpt.Addr, ORCPT: rcpt.ORCPT, Action: action, Status: status,
-			Reason: reason, DiagnosticCode: diagnostic(reason), RemoteMTA: rs.Attempt.Route,
+			Reason: reason, DiagnosticCode: diag, RemoteMTA: rs.Attempt.Route,
 			LastAttempt: rs.LastAttempt,
 		}},
 	})
 	if err != nil {
 		return err
 	}
-	_, err = r.st.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: env.From}},
-		ReceivedAt: r.o().Now().UTC(), Kind: store.KindEmail}, msg)
-	if err == nil {
-		r.metrics.Inc("mmsrelay_bounces_total", "action", action)
-		r.Kick()
+	_, err = n.queue.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: env.From}},
+		ReceivedAt: o.Now().UTC(), Kind: store.KindEmail}, bytes.NewReader(msg))
+	if err != nil {
+		return err
 	}
-	return err
-}
-
-// diagnostic extracts a peer's SMTP reply from a reason, if it quotes one.
-func diagnostic(reason string) string {
-	if i := strings.Index(reason, "answered "); i >= 0 {
-		return reason[i+len("answered "):]
-	}
-	return ""
+	n.metrics.Inc("mmsrelay_bounces_total", "action", action)
+	n.kick()
+	return nil
 }

@@ -5,125 +5,180 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 
-// handleMM4 takes what a peer MMSC sends to our system address: answers to
-// our MM4_forward.REQ, delivery reports and read reports. It updates the
-// messages they refer to and answers with an MM4 .RES when asked. It runs
-// inside DATA: a nil return is the 250.
-func (r *Relay) handleMM4(ctx context.Context, peer string, raw []byte) error {
+// answers takes what a peer MMSC sends to our system address: answers to
+// our MM4_forward.REQ, delivery reports and read reports. It runs inside
+// DATA, on a body small enough to hold: a nil return is the 250.
+type answers struct {
+	queue   store.Queue
+	notes   *notifier
+	metrics *Metrics
+	log     *slog.Logger
+	kick    func()
+}
+
+// handle updates the messages raw refers to and answers with an MM4 .RES
+// when asked. The errors it returns are *smtp.SMTPError values.
+func (a *answers) handle(ctx context.Context, o *Options, peer string, raw []byte) error {
 	m, err := mm4.Parse(raw)
 	if err != nil {
-		r.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", "not_mm4")
+		a.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", "not_mm4")
 		return smtpErr(554, 5, 6, 0, "Not an MM4 message: no X-Mms-Message-Type header")
 	}
-	log := r.log.With("peer", peer, "mm4_type", m.Type, "tid", m.TransactionID, "mid", m.MessageID)
-	r.metrics.Inc("mmsrelay_mm4_received_total", "type", m.Type)
+	log := a.log.With("peer", peer, "mm4_type", m.Type, "tid", m.TransactionID, "mid", m.MessageID)
+	a.metrics.Inc("mmsrelay_mm4_received_total", "type", m.Type)
 	if code := m.Header.Get("X-Internal-Status-Code"); code != "" {
 		log.Info("aggregator status", "code", code, "text", m.StatusText)
 	}
 	switch {
 	case m.IsType(mm4.ForwardRes):
-		refs, err := r.st.Lookup(ctx, store.RefTransactionID, m.TransactionID)
-		if err != nil {
-			return r.storeErr(err)
-		}
-		if len(refs) == 0 {
-			log.Warn("MM4_forward.RES for an unknown transaction")
-			return nil
-		}
-		agg, aggKnown := aggregatorStatus(m.Header.Get("X-Internal-Status-Code"))
-		ok := strings.EqualFold(m.RequestStatusCode, "Ok") && (!aggKnown || agg != aggPermanent && agg != aggTemporary) ||
-			m.RequestStatusCode == "" && (!aggKnown || agg == aggOK)
-		temporary := aggKnown && agg == aggTemporary ||
-			!aggKnown && strings.Contains(strings.ToLower(m.RequestStatusCode), "network-problem")
-		for _, ref := range refs {
-			status := "forward.res: " + m.RequestStatusCode
-			if m.StatusText != "" {
-				status += " (" + m.StatusText + ")"
-			}
-			if err := r.st.RecordReport(ctx, ref, status); err != nil {
-				return r.storeErr(err)
-			}
-			if !ok && temporary {
-				// The aggregator will not take it now: send again later,
-				// with the same ids.
-				log.Info("peer answered with a temporary failure: sending again later", "queue_id", ref.ID, "status", status)
-				if err := r.st.Requeue(ctx, ref, r.o().Now().Add(r.o().RetryMin), "the mobile network answered "+status); err != nil {
-					log.Warn("requeue after a temporary .RES", "err", err)
-				}
-				r.metrics.Inc("mmsrelay_retries_total")
-				continue
-			}
-			if !ok {
-				msg, err := r.st.Get(ctx, ref.ID)
-				if err != nil {
-					return r.storeErr(err)
-				}
-				reason := fmt.Sprintf("the mobile network did not accept the message: %s %s", m.RequestStatusCode, m.StatusText)
-				log.Warn("peer refused the message", "queue_id", ref.ID, "status", m.RequestStatusCode)
-				if err := r.bounce(ctx, msg, ref, reason, "5.0.0"); err != nil {
-					return r.storeErr(err)
-				}
-			}
-		}
+		return a.forwardRes(ctx, o, log, m)
 	case m.IsType(mm4.DeliveryReportReq), m.IsType(mm4.ReadReplyReportReq):
-		refs, err := r.st.Lookup(ctx, store.RefMessageID, m.MessageID)
-		if err != nil {
-			return r.storeErr(err)
-		}
-		if len(refs) == 0 {
-			log.Warn("report for an unknown message")
-		}
-		status := m.MMStatusCode
-		if m.IsType(mm4.ReadReplyReportReq) {
-			status = "read: " + m.ReadStatus
-		}
-		for _, ref := range refs {
-			msg, err := r.st.Get(ctx, ref.ID)
-			if err != nil {
-				return r.storeErr(err)
-			}
-			// A group MMS has one message id for several numbers: the
-			// report's From says whose it is.
-			if !reportFor(msg.Rcpts[ref.Index].Addr, m.From) && len(refs) > 1 {
-				continue
-			}
-			if err := r.st.RecordReport(ctx, ref, status); err != nil {
-				return r.storeErr(err)
-			}
-			if m.IsType(mm4.DeliveryReportReq) {
-				if err := r.reportDelivery(ctx, msg, ref, m); err != nil {
-					return r.storeErr(err)
-				}
-			}
-		}
-		if m.AckRequest {
-			typ := mm4.DeliveryReportRes
-			if m.IsType(mm4.ReadReplyReportReq) {
-				typ = mm4.ReadReplyReportRes
-			}
-			if err := r.answerMM4(ctx, m, typ, "Ok"); err != nil {
-				return r.storeErr(err)
-			}
-		}
+		return a.report(ctx, o, log, m)
 	case m.IsType(mm4.ForwardReq):
 		// Messages from phones come to a reply address, not to the system
 		// address.
 		if m.AckRequest {
-			if err := r.answerMM4(ctx, m, mm4.ForwardRes, "Error-service-denied"); err != nil {
-				return r.storeErr(err)
+			if err := a.respond(ctx, o, m, mm4.ForwardRes, "Error-service-denied"); err != nil {
+				return storeErr(log, err)
 			}
 			return nil
 		}
 		return smtpErr(550, 5, 7, 1, "This address takes MM4 answers and reports, not messages")
 	default:
 		log.Info("MM4 message type not handled")
+	}
+	return nil
+}
+
+// forwardRes records the answer to our MM4_forward.REQ: a confirmation,
+// a temporary failure (sent again later, same ids) or a refusal (the
+// sender is told).
+func (a *answers) forwardRes(ctx context.Context, o *Options, log *slog.Logger, m *mm4.Message) error {
+	refs, err := a.queue.Lookup(ctx, store.RefTransactionID, m.TransactionID)
+	if err != nil {
+		return storeErr(log, err)
+	}
+	if len(refs) == 0 {
+		log.Warn("MM4_forward.RES for an unknown transaction")
+		return nil
+	}
+	agg, aggKnown := aggregatorStatus(m.Header.Get("X-Internal-Status-Code"))
+	ok := strings.EqualFold(m.RequestStatusCode, "Ok") && (!aggKnown || agg != aggPermanent && agg != aggTemporary) ||
+		m.RequestStatusCode == "" && (!aggKnown || agg == aggOK)
+	temporary := aggKnown && agg == aggTemporary ||
+		!aggKnown && strings.Contains(strings.ToLower(m.RequestStatusCode), "network-problem")
+	status := "forward.res: " + m.RequestStatusCode
+	if m.StatusText != "" {
+		status += " (" + m.StatusText + ")"
+	}
+	for _, ref := range refs {
+		if err := a.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpAnswered, Report: status}); err != nil {
+			if _, serr := refused(err); serr != nil {
+				return storeErr(log, serr)
+			}
+			log.Warn("recording the answer", "queue_id", ref.ID, "err", err)
+		}
+		if !ok && temporary {
+			// The aggregator will not take it now: send again later,
+			// with the same ids.
+			log.Info("peer answered with a temporary failure: sending again later", "queue_id", ref.ID, "status", status)
+			if err := a.requeue(ctx, log, ref, o.Now().Add(o.Queue.RetryMin), "the mobile network answered "+status); err != nil {
+				return storeErr(log, err)
+			}
+			continue
+		}
+		if !ok {
+			msg, err := a.queue.Get(ctx, ref.ID)
+			if err != nil {
+				return storeErr(log, err)
+			}
+			reason := fmt.Sprintf("the mobile network did not accept the message: %s %s", m.RequestStatusCode, m.StatusText)
+			log.Warn("peer refused the message", "queue_id", ref.ID, "status", m.RequestStatusCode)
+			if err := a.notes.notify(ctx, o, msg, ref.Index, nil, dsnFailed, reason, "5.0.0", ""); err != nil {
+				return storeErr(log, err)
+			}
+		}
+	}
+	return nil
+}
+
+// requeue makes a delivered recipient due again at next. An answer can
+// come while the worker that sent the message has not yet recorded the
+// delivery: requeue waits for that (a few seconds at most).
+func (a *answers) requeue(ctx context.Context, log *slog.Logger, ref store.RcptRef, next time.Time, reason string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lost, err := refused(a.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpRequeue, Next: next, Reason: reason}))
+		if err != nil {
+			return err
+		}
+		if lost[ref] == nil {
+			a.metrics.Inc("mmsrelay_retries_total")
+			a.kick()
+			return nil
+		}
+		m, err := a.queue.Get(ctx, ref.ID)
+		if err != nil {
+			return err
+		}
+		if m.Rcpts[ref.Index].Status != store.Delivering || time.Now().After(deadline) {
+			log.Warn("requeue after a temporary .RES", "queue_id", ref.ID, "err", lost[ref])
+			return nil
+		}
+		sleep(ctx, 20*time.Millisecond)
+	}
+}
+
+// report records a delivery or read report on the recipients it is for,
+// tells the sender of a delivery report and answers when asked.
+func (a *answers) report(ctx context.Context, o *Options, log *slog.Logger, m *mm4.Message) error {
+	refs, err := a.queue.Lookup(ctx, store.RefMessageID, m.MessageID)
+	if err != nil {
+		return storeErr(log, err)
+	}
+	if len(refs) == 0 {
+		log.Warn("report for an unknown message")
+	}
+	status := m.MMStatusCode
+	if m.IsType(mm4.ReadReplyReportReq) {
+		status = "read: " + m.ReadStatus
+	}
+	for _, ref := range refs {
+		msg, err := a.queue.Get(ctx, ref.ID)
+		if err != nil {
+			return storeErr(log, err)
+		}
+		// A group MMS has one message id for several numbers: the
+		// report's From says whose it is.
+		if !reportFor(msg.Rcpts[ref.Index].Addr, m.From) && len(refs) > 1 {
+			continue
+		}
+		if err := a.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpReport, Report: status}); err != nil {
+			return storeErr(log, err)
+		}
+		if m.IsType(mm4.DeliveryReportReq) {
+			if err := a.notes.reportDelivery(ctx, o, msg, ref.Index, m); err != nil {
+				return storeErr(log, err)
+			}
+		}
+	}
+	if m.AckRequest {
+		typ := mm4.DeliveryReportRes
+		if m.IsType(mm4.ReadReplyReportReq) {
+			typ = mm4.ReadReplyReportRes
+		}
+		if err := a.respond(ctx, o, m, typ, "Ok"); err != nil {
+			return storeErr(log, err)
+		}
 	}
 	return nil
 }
@@ -170,8 +225,8 @@ func reportFor(rcpt, from string) bool {
 	return num(rcpt) != "" && num(rcpt) == num(from)
 }
 
-// answerMM4 queues an MM4 .RES to the peer's originator system.
-func (r *Relay) answerMM4(ctx context.Context, req *mm4.Message, typ, code string) error {
+// respond queues an MM4 .RES to the peer's originator system.
+func (a *answers) respond(ctx context.Context, o *Options, req *mm4.Message, typ, code string) error {
 	to := req.OriginatorSystem
 	if to == "" {
 		to = req.Sender
@@ -181,18 +236,34 @@ func (r *Relay) answerMM4(ctx context.Context, req *mm4.Message, typ, code strin
 	}
 	var buf bytes.Buffer
 	if err := mm4.WriteResponse(&buf, &mm4.Response{Type: typ, TransactionID: req.TransactionID, MessageID: req.MessageID,
-		StatusCode: code, From: r.o().OriginatorSystem, To: to, Date: r.o().Now()}); err != nil {
+		StatusCode: code, From: o.OriginatorSystem, To: to, Date: o.Now()}); err != nil {
 		return err
 	}
-	_, err := r.st.Accept(ctx, store.Envelope{From: r.o().OriginatorSystem, Recipients: []store.Recipient{{Addr: to}},
-		ReceivedAt: r.o().Now().UTC(), Kind: store.KindEmail}, buf.Bytes())
-	if err == nil {
-		r.Kick()
+	_, err := a.queue.Accept(ctx, store.Envelope{From: o.OriginatorSystem, Recipients: []store.Recipient{{Addr: to}},
+		ReceivedAt: o.Now().UTC(), Kind: store.KindEmail}, &buf)
+	if err != nil {
+		return err
 	}
-	return err
+	a.kick()
+	return nil
 }
 
-func (r *Relay) storeErr(err error) error {
+// ackReply answers a reply that came as an MM4_forward.REQ asking for an
+// MM4_forward.RES, once the reply is stored: once per reply, whatever
+// happens to it later. header is the reply's header block.
+func (a *answers) ackReply(ctx context.Context, o *Options, header []byte) {
+	mm, err := mm4.Parse(header)
+	if err != nil || !mm.IsType(mm4.ForwardReq) || !mm.AckRequest {
+		return
+	}
+	if err := a.respond(ctx, o, mm, mm4.ForwardRes, "Ok"); err != nil {
+		a.log.Error("answering the MM4_forward.REQ", "err", err)
+	}
+}
+
+// storeErr is the SMTP reply for a store error: 452 4.3.1 when the disk
+// is full, else a generic 451 4.3.0 (the error is logged).
+func storeErr(log *slog.Logger, err error) error {
 	if errors.Is(err, store.ErrDiskFull) {
 		return errDiskFull
 	}
@@ -200,6 +271,87 @@ func (r *Relay) storeErr(err error) error {
 	if errors.As(err, &se) {
 		return se
 	}
-	r.log.Error("store", "err", err)
+	log.Error("store", "err", err)
 	return errStore
+}
+
+// maxResRetries is how often a message is sent again for want of an
+// MM4_forward.RES before the sender is told.
+const maxResRetries = 3
+
+// watcher sends again what an MM4 peer took but never confirmed within
+// ResponseTimeout, with the same identifiers, and after maxResRetries
+// tells the sender. It reads the store's index of awaited answers.
+type watcher struct {
+	queue   store.Queue
+	opts    func() *Options
+	notes   *notifier
+	metrics *Metrics
+	log     *slog.Logger
+	kick    func()
+}
+
+func (w *watcher) run(ctx context.Context) {
+	tick := min(w.opts().Queue.ResponseTimeout/4, time.Minute)
+	t := time.NewTicker(max(tick, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := w.check(ctx, w.opts()); err != nil && ctx.Err() == nil {
+			w.log.Error("checking for unanswered MM4 messages", "err", err)
+		}
+	}
+}
+
+// check handles every recipient whose answer is overdue.
+func (w *watcher) check(ctx context.Context, o *Options) error {
+	now := o.Now()
+	refs, err := w.queue.Awaiting(ctx, now, 1000)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		m, err := w.queue.Get(ctx, ref.ID)
+		if err != nil {
+			return err
+		}
+		rc := m.Rcpts[ref.Index]
+		log := w.log.With("queue_id", m.ID, "rcpt", rc.Addr)
+		if rc.Attempts > maxResRetries {
+			if err := w.record(ctx, log, store.Update{Ref: ref, Op: store.OpAnswered, Report: "no MM4_forward.RES"}); err != nil {
+				return err
+			}
+			log.Warn("no MM4_forward.RES after retries")
+			reason := fmt.Sprintf("the mobile network took the message but never confirmed it (no MM4_forward.RES after %d attempts)", rc.Attempts)
+			if err := w.notes.notify(ctx, o, m, ref.Index, nil, dsnFailed, reason, "4.4.7", ""); err != nil {
+				log.Error("queueing a bounce", "err", err)
+			}
+			continue
+		}
+		log.Info("no MM4_forward.RES in time: sending again", "tid", rc.TransactionID)
+		w.metrics.Inc("mmsrelay_res_timeouts_total")
+		if err := w.record(ctx, log, store.Update{Ref: ref, Op: store.OpRequeue, Next: now,
+			Reason: "no MM4_forward.RES within " + o.Queue.ResponseTimeout.String()}); err != nil {
+			return err
+		}
+		w.kick()
+	}
+	return nil
+}
+
+// record applies u; a refusal (the recipient moved on meanwhile) is
+// logged, a storage failure returned.
+func (w *watcher) record(ctx context.Context, log *slog.Logger, u store.Update) error {
+	refusedBy, err := refused(w.queue.Record(ctx, u))
+	if err != nil {
+		return err
+	}
+	if e := refusedBy[u.Ref]; e != nil {
+		log.Warn("answer watch: update refused", "op", u.Op.String(), "err", e)
+	}
+	return nil
 }

@@ -4,7 +4,17 @@
 // back (MM4 answers and delivery reports).
 //
 // New wires the parts from Options; nothing here reads the configuration
-// file or a global. Serve runs an SMTP listener; Run runs the workers.
+// file or a global. The parts, each with its own dependencies:
+//
+//	front (smtp.go)        SMTP sessions and the RCPT policy; DATA streams into store.Queue
+//	answers (mm4in.go)     MM4 answers and reports to the system address, inside DATA
+//	worker (worker.go)     claims leases, hands each job to its kind's processor, records
+//	policy (policy.go)     retry, backoff, lifetime and bounce: what a verdict becomes
+//	processors             mmsOut (mmsout.go), emailOut (emailout.go), replyIn (reply.go)
+//	watcher (mm4in.go)     resends what a peer took but never answered (Queue.Awaiting)
+//	notifier (bounce.go)   DSNs to the sender
+//
+// Relay itself is the lifecycle: New, Reload, Serve, Shutdown, Run, Kick.
 package relay
 
 import (
@@ -16,107 +26,28 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/netip"
-	"strings"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/mmsrelay/mmsrelay/adapt"
-	"github.com/mmsrelay/mmsrelay/mapping"
-	"github.com/mmsrelay/mmsrelay/relay/deliver"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
-
-// Route sends the numbers that start with Prefix through Deliverer.
-type Route struct {
-	Name      string // for logs, records and metrics, e.g. "mm4:+44"
-	Prefix    string // E.164 prefix; "+" matches all
-	Deliverer deliver.Deliverer
-	Profile   adapt.Profile
-}
-
-// EmailSender sends an email and reports per recipient
-// (deliver.Mailer does, to a smarthost or the recipients' MX).
-type EmailSender interface {
-	Send(ctx context.Context, from string, rcpts []string, msg []byte) []deliver.Result
-}
-
-// Peer is an MMSC whose MM4 traffic we take, recognised by source address,
-// verified TLS client name or SMTP AUTH user.
-type Peer struct {
-	Name     string
-	Networks []netip.Prefix
-	TLSNames []string
-	Users    []string
-}
-
-// Quota limits a sender ("addr@example.com" or "@example.com").
-type Quota struct {
-	Sender  string
-	PerHour int
-	PerDay  int
-}
-
-// Options are what a Relay needs. Zero values take the defaults noted.
-type Options struct {
-	Hostname string
-	Store    store.Store
-	Logger   *slog.Logger // nil: discard
-
-	// SMTP.
-	MaxMessageBytes int64 // default 25 MiB
-	MaxRecipients   int   // default 50
-	// TLSConfig returns the current server certificate configuration (it
-	// may change on reload); nil or a nil result: no STARTTLS.
-	TLSConfig        func() *tls.Config
-	Trusted          func(netip.Addr) bool
-	MaxConnsPerIP    int // default 20
-	SenderPerHour    int // default 1000; 0 after defaults means no limit
-	AllowedSenders   []string
-	Quotas           []Quota
-	Users            map[string]string // submission users: name → bcrypt hash
-	Postmaster       string            // where postmaster@ and abuse@ mail goes
-	OriginatorSystem string            // our MM4 system address
-	ReadTimeout      time.Duration
-
-	// Conversion.
-	Recipients      mapping.RecipientOptions
-	GroupMode       string // "group" (default) or "individual"
-	SubjectMaxChars int
-	Expiry          time.Duration
-	DeliveryReport  bool
-	MessageClass    string
-	KeepHistory     bool // do not strip quoted history
-
-	Routes []Route
-	Peers  []Peer
-	// Replies, when set, masks the MMS sender with a reply address and
-	// takes handset replies back to email; nil: the sender's own address.
-	Replies *ReplyOptions
-	// Mailer sends the relay's own email (bounces, reports); nil: such
-	// mail waits in the queue.
-	Mailer EmailSender
-
-	// Queue.
-	Lifetime        time.Duration // default 48h
-	RetryMin        time.Duration // default 1m
-	RetryMax        time.Duration // default 1h
-	Workers         int           // default 4
-	ResponseTimeout time.Duration // default 1h
-	// Now is the clock; nil: time.Now. A test seam.
-	Now func() time.Time
-}
 
 // Relay is the running relay.
 type Relay struct {
 	cur     atomic.Pointer[Options]
 	log     *slog.Logger
-	st      store.Store
+	st      Stores
 	kick    chan struct{}
 	limits  *limits
 	metrics *Metrics
+	owner   string
+
+	notes   *notifier
+	answers *answers
+	front   *front
 
 	mu      sync.Mutex
 	servers []*smtp.Server
@@ -125,99 +56,49 @@ type Relay struct {
 
 // New checks opts and builds a relay.
 func New(opts Options) (*Relay, error) {
-	if opts.Store == nil {
-		return nil, errors.New("relay: no store")
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if len(opts.Routes) == 0 {
-		return nil, errors.New("relay: no routes")
-	}
-	if opts.Hostname == "" {
-		opts.Hostname = "localhost"
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.MaxMessageBytes <= 0 {
-		opts.MaxMessageBytes = 25 << 20
-	}
-	if opts.MaxRecipients <= 0 {
-		opts.MaxRecipients = 50
-	}
-	if opts.MaxConnsPerIP <= 0 {
-		opts.MaxConnsPerIP = 20
-	}
-	if opts.Trusted == nil {
-		opts.Trusted = func(a netip.Addr) bool { return a.Unmap().IsLoopback() }
-	}
-	if opts.GroupMode == "" {
-		opts.GroupMode = "group"
-	}
-	if opts.Lifetime <= 0 {
-		opts.Lifetime = 48 * time.Hour
-	}
-	if opts.RetryMin <= 0 {
-		opts.RetryMin = time.Minute
-	}
-	if opts.RetryMax <= 0 {
-		opts.RetryMax = time.Hour
-	}
-	if opts.Workers <= 0 {
-		opts.Workers = 4
-	}
-	if opts.ResponseTimeout <= 0 {
-		opts.ResponseTimeout = time.Hour
-	}
-	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = 5 * time.Minute
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.OriginatorSystem == "" && len(opts.Recipients.Domains) > 0 {
-		opts.OriginatorSystem = "system@" + opts.Recipients.Domains[0]
-	}
-	r := &Relay{log: opts.Logger, st: opts.Store, kick: make(chan struct{}, 1),
-		limits: newLimits(opts.MaxConnsPerIP), metrics: newMetrics()}
-	r.cur.Store(&opts)
+	r := &Relay{log: o.Logger, st: o.Store, kick: make(chan struct{}, 1),
+		limits: newLimits(o.SMTP.MaxConnsPerIP), metrics: newMetrics(), owner: ownerID()}
+	r.cur.Store(&o)
+	r.notes = &notifier{queue: o.Store.Queue, metrics: r.metrics, kick: r.Kick}
+	r.answers = &answers{queue: o.Store.Queue, notes: r.notes, metrics: r.metrics, log: r.log, kick: r.Kick}
+	r.front = &front{opts: r.o, queue: o.Store.Queue, space: o.Store.Space, limits: r.limits, metrics: r.metrics,
+		log: r.log, kick: r.Kick, answers: r.answers}
 	r.metrics.Gauge("mmsrelay_queue_depth", r.queueDepth)
 	return r, nil
 }
 
-// queueDepth counts the recipients waiting for delivery, for /metrics.
+// queueDepth counts the recipients waiting for delivery or being
+// delivered, for /metrics, from the store's counters.
 func (r *Relay) queueDepth() float64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	msgs, err := r.st.List(ctx, store.ListOptions{Limit: 100000})
+	c, err := r.st.Queue.Counts(ctx)
 	if err != nil {
 		return math.NaN()
 	}
-	n := 0
-	for _, m := range msgs {
-		for _, rc := range m.Rcpts {
-			if rc.Status.Waiting() || rc.Status == store.Delivering {
-				n++
-			}
-		}
-	}
-	return float64(n)
+	return float64(c[store.Queued] + c[store.Deferred] + c[store.Delivering])
 }
 
 // o returns the options in force. Reload replaces them as a whole; each
-// SMTP command and each queued message reads them once.
+// SMTP command and each job takes one snapshot.
 func (r *Relay) o() *Options { return r.cur.Load() }
 
 // Reload puts new options in force without dropping a session: routes,
 // limits, domains, peers, users and conversion settings apply to the next
-// command and the next message. The store and the logger stay.
+// command and the next job. The store and the logger stay.
 func (r *Relay) Reload(opts Options) error {
 	old := r.o()
 	opts.Store, opts.Logger = old.Store, old.Logger
-	n, err := New(opts)
+	o, err := opts.withDefaults()
 	if err != nil {
 		return err
 	}
-	r.limits.setMaxConns(n.o().MaxConnsPerIP)
-	r.cur.Store(n.o())
+	r.limits.setMaxConns(o.SMTP.MaxConnsPerIP)
+	r.cur.Store(&o)
 	r.Kick()
 	return nil
 }
@@ -225,30 +106,28 @@ func (r *Relay) Reload(opts Options) error {
 // Metrics returns the relay's counters.
 func (r *Relay) Metrics() *Metrics { return r.metrics }
 
-// Store returns the relay's store.
-func (r *Relay) Store() store.Store { return r.st }
-
 // Serve takes SMTP sessions from l until Shutdown. A submission listener
 // demands STARTTLS and AUTH before MAIL.
 func (r *Relay) Serve(l net.Listener, submission bool) error {
-	s := smtp.NewServer(&backend{r: r, submission: submission})
-	s.Domain = r.o().Hostname
-	s.MaxMessageBytes = r.o().MaxMessageBytes
-	s.MaxRecipients = r.o().MaxRecipients
-	s.ReadTimeout = r.o().ReadTimeout
+	o := r.o()
+	s := smtp.NewServer(&backend{f: r.front, submission: submission})
+	s.Domain = o.Hostname
+	s.MaxMessageBytes = o.SMTP.MaxMessageBytes
+	s.MaxRecipients = o.SMTP.MaxRecipients
+	s.ReadTimeout = o.SMTP.ReadTimeout
 	s.WriteTimeout = time.Minute
 	s.EnableSMTPUTF8 = true
 	s.MaxLineLength = 64 * 1024 // RFC 5322 says 998; real senders send longer
 	s.EnableDSN = true
 	s.ErrorLog = slogLogger{r.log}
-	if r.o().TLSConfig != nil {
-		if cfg := r.o().TLSConfig(); cfg != nil {
+	if o.SMTP.TLSConfig != nil {
+		if cfg := o.SMTP.TLSConfig(); cfg != nil {
 			// A client certificate, when one is offered, must verify
 			// against the system's roots: only then does its name count
 			// to recognise an MMSC peer (mm4_peer.tls_names).
 			roots, _ := x509.SystemCertPool()
 			s.TLSConfig = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				c := r.o().TLSConfig().Clone()
+				c := r.o().SMTP.TLSConfig().Clone()
 				c.ClientAuth = tls.VerifyClientCertIfGiven
 				if c.ClientCAs == nil {
 					c.ClientCAs = roots
@@ -288,6 +167,45 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Run runs the queue workers, the MM4 answer watcher and the hourly purge
+// until ctx is done. Work in flight finishes or is left claimed; its lease
+// runs out and a worker takes it again: a message is never lost, at worst
+// sent again with the same ids.
+func (r *Relay) Run(ctx context.Context) error {
+	o := r.o()
+	w := &worker{queue: r.st.Queue, opts: r.o, owner: r.owner, log: r.log, metrics: r.metrics, kick: r.kick,
+		policy: &policy{queue: r.st.Queue, notes: r.notes, metrics: r.metrics, log: r.log, kick: r.Kick},
+		processors: map[store.Kind]processor{
+			store.KindMMS:        &mmsOut{kv: r.st.KV, metrics: r.metrics},
+			store.KindEmail:      &emailOut{metrics: r.metrics},
+			store.KindPostmaster: &emailOut{metrics: r.metrics},
+			store.KindReply:      &replyIn{queue: r.st.Queue, kv: r.st.KV, metrics: r.metrics, kick: r.Kick},
+		}}
+	watch := &watcher{queue: r.st.Queue, opts: r.o, notes: r.notes, metrics: r.metrics, log: r.log, kick: r.Kick}
+	purge := &purger{admin: r.st.Admin, opts: r.o, log: r.log, metrics: r.metrics}
+	var wg sync.WaitGroup
+	start := func(name string, f func(context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					r.log.Error("panic", "in", name, "panic", p, "stack", string(debug.Stack()))
+				}
+			}()
+			f(ctx)
+		}()
+	}
+	for i := 0; i < o.Queue.Workers; i++ {
+		start("worker", w.run)
+	}
+	start("watcher", watch.run)
+	start("purge", purge.run)
+	r.Kick()
+	wg.Wait()
+	return nil
+}
+
 // Kick wakes the workers: new work is due.
 func (r *Relay) Kick() {
 	select {
@@ -296,12 +214,12 @@ func (r *Relay) Kick() {
 	}
 }
 
-// routeFor returns the route with the longest prefix of number.
-func (r *Relay) routeFor(number string) (*Route, bool) {
+// routeFor returns the route of o with the longest prefix of number.
+func routeFor(o *Options, number string) (*Route, bool) {
 	var best *Route
-	for i := range r.o().Routes {
-		rt := &r.o().Routes[i]
-		if strings.HasPrefix(number, rt.Prefix) && (best == nil || len(rt.Prefix) > len(best.Prefix)) {
+	for i := range o.Routes {
+		rt := &o.Routes[i]
+		if len(number) >= len(rt.Prefix) && number[:len(rt.Prefix)] == rt.Prefix && (best == nil || len(rt.Prefix) > len(best.Prefix)) {
 			best = rt
 		}
 	}

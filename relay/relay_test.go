@@ -3,9 +3,13 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"image"
+	"image/jpeg"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -128,20 +132,19 @@ type testRelay struct {
 func startRelay(t *testing.T, mod func(*Options)) *testRelay {
 	t.Helper()
 	dir := t.TempDir()
-	bst, err := store.OpenBolt(filepath.Join(dir, "store"), store.Options{MinFree: -1})
+	st, err := store.Open(store.Config{Dir: filepath.Join(dir, "store"), MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := bst.Legacy()
 	prof, _ := adapt.LookupProfile("default")
 	outbox := filepath.Join(dir, "outbox")
 	opts := Options{
-		Hostname: "relay.test", Store: st,
-		Recipients: mapping.RecipientOptions{Domains: []string{"mms.test"}, NumberOptions: mapping.NumberOptions{DefaultRegion: "US"}},
-		Routes:     []Route{{Name: "outbox", Prefix: "+", Deliverer: &deliver.Outbox{Dir: outbox}, Profile: prof}},
-		RetryMin:   50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		Trusted: func(netip.Addr) bool { return false },
-		Workers: 2,
+		Hostname: "relay.test", Store: Stores{Queue: st.Queue, KV: st.KV, Admin: st.Admin, Space: st.Space},
+		Conversion: ConversionOptions{Recipients: mapping.RecipientOptions{Domains: []string{"mms.test"},
+			NumberOptions: mapping.NumberOptions{DefaultRegion: "US"}}},
+		Routes: []Route{{Name: "outbox", Prefix: "+", Deliverer: &deliver.Outbox{Dir: outbox}, Profile: prof}},
+		Queue:  QueueOptions{RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, Workers: 2},
+		SMTP:   SMTPOptions{Trusted: func(netip.Addr) bool { return false }},
 	}
 	if mod != nil {
 		mod(&opts)
@@ -256,7 +259,7 @@ func TestOutboxEndToEnd(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	r := startRelay(t, func(o *Options) { o.MaxMessageBytes = 64 * 1024 })
+	r := startRelay(t, func(o *Options) { o.SMTP.MaxMessageBytes = 64 * 1024 })
 	for _, tt := range []struct {
 		rcpt string
 		code int
@@ -280,7 +283,7 @@ func TestRefusals(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != 552 {
 		t.Errorf("oversize DATA: %v, want 552", err)
 	}
-	msgs, err := r.st.List(context.Background(), store.ListOptions{})
+	msgs, err := r.st.Admin.List(context.Background(), store.ListOptions{})
 	if err != nil || len(msgs) != 0 {
 		t.Errorf("queue holds %d messages after refusals, want 0 (%v)", len(msgs), err)
 	}
@@ -323,8 +326,8 @@ func TestMM4RouteAndAnswers(t *testing.T) {
 	// The .RES is on record.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		refs, _ := r.st.Lookup(context.Background(), store.RefTransactionID, req.TransactionID)
-		m, _ := r.st.Get(context.Background(), refs[0].ID)
+		refs, _ := r.st.Queue.Lookup(context.Background(), store.RefTransactionID, req.TransactionID)
+		m, _ := r.st.Queue.Get(context.Background(), refs[0].ID)
 		if m.Rcpts[0].Report == "forward.res: Ok" {
 			break
 		}
@@ -361,7 +364,7 @@ func TestMM4RouteAndAnswers(t *testing.T) {
 	if n := len(peerSink.wait(t, 1)); n != 1 {
 		t.Errorf("peer got %d copies, want 1 (the .RES came in time)", n)
 	}
-	msgs, _ := r.st.List(context.Background(), store.ListOptions{Status: store.Delivered})
+	msgs, _ := r.st.Admin.List(context.Background(), store.ListOptions{Status: store.Delivered})
 	found := false
 	for _, m := range msgs {
 		for _, rc := range m.Rcpts {
@@ -383,7 +386,7 @@ func TestNoResponseResends(t *testing.T) {
 	r := startRelay(t, func(o *Options) {
 		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
 			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test", AckRequest: true}}}
-		o.ResponseTimeout = 300 * time.Millisecond
+		o.Queue.ResponseTimeout = 300 * time.Millisecond
 	})
 	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
 		t.Fatal(err)
@@ -529,7 +532,7 @@ func TestDedupAcrossTransactions(t *testing.T) {
 }
 
 func TestIndividualMode(t *testing.T) {
-	r := startRelay(t, func(o *Options) { o.GroupMode = "individual" })
+	r := startRelay(t, func(o *Options) { o.Conversion.GroupMode = "individual" })
 	body := "From: alice@example.com\r\nTo: +15551234567@mms.test, +15557654321@mms.test\r\nSubject: each\r\n\r\nOne each.\r\n"
 	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test", "+15557654321@mms.test"}, body); err != nil {
 		t.Fatal(err)
@@ -548,7 +551,7 @@ func TestIndividualMode(t *testing.T) {
 func TestReload(t *testing.T) {
 	r := startRelay(t, nil)
 	opts := *r.o()
-	opts.Recipients.Domains = []string{"mms2.test"}
+	opts.Conversion.Recipients.Domains = []string{"mms2.test"}
 	if err := r.Reload(opts); err != nil {
 		t.Fatal(err)
 	}
@@ -605,4 +608,92 @@ func TestAdminAPI(t *testing.T) {
 	if code, _ = get("/healthz", "s3cret"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
+}
+
+// sizeRoute takes messages up to limit bytes and answers TooLarge above,
+// recording the size of every PDU it was offered.
+type sizeRoute struct {
+	limit int
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *sizeRoute) Carries() mapping.Interface { return mapping.InterfacePDU }
+
+func (s *sizeRoute) Deliver(_ context.Context, m *deliver.Message) []deliver.Result {
+	b := m.PDU
+	if b == nil {
+		b, _ = m.MMS.Append(nil)
+	}
+	s.mu.Lock()
+	s.sizes = append(s.sizes, len(b))
+	s.mu.Unlock()
+	res := make([]deliver.Result, len(m.Recipients))
+	for i, r := range m.Recipients {
+		res[i] = deliver.Result{Recipient: r, Outcome: deliver.Delivered, Size: len(b)}
+		if len(b) > s.limit {
+			res[i] = deliver.Result{Recipient: r, Outcome: deliver.TooLarge, Reason: "the peer answered 552 5.3.4 too big",
+				Code: 552, Enhanced: "5.3.4", Reply: "552 5.3.4 too big"}
+		}
+	}
+	return res
+}
+
+// TestTooLargeGoesSmaller: a peer that refuses the size gets the message
+// again at once, sized to 70% of what it refused, until it fits.
+func TestTooLargeGoesSmaller(t *testing.T) {
+	route := &sizeRoute{limit: 60 << 10}
+	prof, _ := adapt.LookupProfile("default")
+	r := startRelay(t, func(o *Options) {
+		o.Routes = []Route{{Name: "sized", Prefix: "+", Profile: prof, Deliverer: route}}
+	})
+	// A photo of noise: it compresses badly, so each budget shows.
+	img := image.NewRGBA(image.Rect(0, 0, 400, 300))
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rnd.IntN(256))
+	}
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	body := "From: alice@example.com\r\nTo: +15551234567@mms.test\r\nSubject: photo\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nLook.\r\n" +
+		"--b\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		wrap(base64.StdEncoding.EncodeToString(jpg.Bytes()), 76) + "--b--\r\n"
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, body); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.metrics.Get("mmsrelay_delivered_total", "route", "sized") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not delivered; sizes offered %v", route.sizes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	route.mu.Lock()
+	sizes := append([]int(nil), route.sizes...)
+	route.mu.Unlock()
+	if len(sizes) < 2 || sizes[0] <= route.limit || sizes[len(sizes)-1] > route.limit {
+		t.Fatalf("sizes offered = %v, want a refused one, then smaller ones until one fits %d", sizes, route.limit)
+	}
+	for i := 1; i < len(sizes); i++ {
+		if sizes[i] > sizes[i-1]*7/10 {
+			t.Errorf("attempt %d was %d bytes after %d was refused, want at most 70%%", i+1, sizes[i], sizes[i-1])
+		}
+	}
+	if n := r.metrics.Get("mmsrelay_too_large_total", "route", "sized"); int(n) != len(sizes)-1 {
+		t.Errorf("too large metric = %v, want %d", n, len(sizes)-1)
+	}
+}
+
+// wrap breaks s into CRLF-ended lines of n characters.
+func wrap(s string, n int) string {
+	var b strings.Builder
+	for len(s) > n {
+		b.WriteString(s[:n] + "\r\n")
+		s = s[n:]
+	}
+	b.WriteString(s + "\r\n")
+	return b.String()
 }

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,30 +25,30 @@ type ReplyOptions struct {
 	DKIM *dkim.Options
 }
 
-// isReplyAddr reports whether addr is at the reply domain.
-func (r *Relay) isReplyAddr(domain string) bool {
-	ro := r.o().Replies
+// isReplyAddr reports whether domain is the reply domain of o.
+func isReplyAddr(o *Options, domain string) bool {
+	ro := o.Replies
 	return ro != nil && ro.Book != nil && ro.Domain != "" && strings.EqualFold(domain, ro.Domain)
 }
 
 // rcptReply checks a reply address at RCPT: a token that was never given
 // out (or expired) is refused when the policy says so.
-func (r *Relay) rcptReply(ctx context.Context, addr string) error {
-	_, err := r.o().Replies.Book.Resolve(ctx, addr, "")
+func rcptReply(ctx context.Context, o *Options, addr string) error {
+	_, err := o.Replies.Book.Resolve(ctx, addr, "")
 	var re *replies.ReplyError
 	if errors.As(err, &re) && errors.Is(err, replies.ErrUnmapped) && re.Action == replies.PolicyRefuse {
 		st := re.Status()
 		return smtpErr(st.Code, st.Enhanced[0], st.Enhanced[1], st.Enhanced[2], st.Text)
 	}
 	if err != nil && !errors.As(err, &re) {
-		return r.storeErr(err)
+		return fmt.Errorf("resolving a reply address: %w", err)
 	}
 	return nil
 }
 
-// checkOptOut refuses a number that opted out of this sender.
-func (r *Relay) checkOptOut(ctx context.Context, number, sender string) error {
-	ro := r.o().Replies
+// checkOptOut returns an *smtp.SMTPError refusing a number that opted out
+// of this sender, or the store's error.
+func checkOptOut(ctx context.Context, ro *ReplyOptions, number, sender string) error {
 	if ro == nil || ro.Book == nil {
 		return nil
 	}
@@ -58,104 +59,120 @@ func (r *Relay) checkOptOut(ctx context.Context, number, sender string) error {
 		return smtpErr(st.Code, st.Enhanced[0], st.Enhanced[1], st.Enhanced[2], st.Text)
 	}
 	if err != nil {
-		return r.storeErr(err)
+		return fmt.Errorf("checking opt-outs: %w", err)
 	}
 	return nil
 }
 
-// processReply turns a stored handset reply into an email to the
+// replyIn turns a stored handset reply into an email to the
 // conversation's sender, or acts on a STOP/START/HELP keyword.
-func (r *Relay) processReply(ctx context.Context, j store.Job) {
-	m := j.Message
-	log := r.log.With("queue_id", m.ID)
-	ro := r.o().Replies
-	raw, err := r.body(ctx, m.ID)
-	if err != nil {
-		for _, ref := range j.Refs() {
-			r.defer_(ctx, m, ref, "cannot read the stored message: "+err.Error())
-		}
+type replyIn struct {
+	queue   store.Queue
+	kv      store.KV
+	metrics *Metrics
+	kick    func()
+}
+
+func (p *replyIn) process(ctx context.Context, j *job) {
+	ro := j.o.Replies
+	if ro == nil || ro.Book == nil {
+		j.settleAll(ctx, verdict{outcome: retry, reason: "replies are not configured"})
 		return
 	}
-	var mms *mapping.MMS
-	if mm, err := mm4.Parse(raw); err == nil && mm.IsType(mm4.ForwardReq) {
-		mms, err = mapping.MMSFromMM4(mm) // its .RES went out when it was taken
-	} else {
-		mms, err = mapping.MMSFromEmailRules(raw, ro.Carriers)
+	raw, err := j.body(ctx)
+	if err != nil {
+		j.settleAll(ctx, verdict{outcome: retry, reason: "cannot read the stored message: " + err.Error()})
+		return
 	}
-	if err != nil || mms == nil {
-		for _, ref := range j.Refs() {
-			r.st.MarkFailed(ctx, ref, fmt.Sprintf("the reply could not be read: %v", err))
-		}
+	mms, err := parseReply(raw, ro.Carriers)
+	if err != nil {
+		j.settleAll(ctx, verdict{outcome: fail, reason: "the reply could not be read: " + err.Error()})
 		return
 	}
 	number, _ := mapping.SenderNumber(mms.From, ro.Region)
 	for _, idx := range j.Rcpts {
-		ref := store.RcptRef{ID: m.ID, Index: idx}
-		addr := m.Rcpts[idx].Addr
-		conv, err := ro.Book.Resolve(ctx, addr, number)
-		var re *replies.ReplyError
-		if errors.As(err, &re) {
-			switch re.Action {
-			case replies.PolicyCatchAll:
-				r.forwardRaw(ctx, ref, m, re.CatchAll, raw)
-				continue
-			case replies.PolicyQuarantine:
-				if err := r.st.PutKV(ctx, store.Table("quarantine"), m.ID, map[string]string{"addr": addr, "from": number, "reason": re.Reason}); err != nil {
-					log.Error("quarantine", "err", err)
-				}
-				r.st.MarkDelivered(ctx, ref, "quarantined")
-				log.Warn("reply quarantined", "addr", addr, "from", number, "reason", re.Reason)
-				continue
-			}
-			r.st.MarkFailed(ctx, ref, "reply refused: "+re.Reason)
-			log.Warn("reply refused", "addr", addr, "from", number, "reason", re.Reason)
-			continue
-		}
-		if err != nil {
-			r.defer_(ctx, m, ref, "reply lookup: "+err.Error())
-			continue
-		}
-		if k, ok := replies.ParseKeyword(replyText(mms)); ok {
-			text, err := ro.Book.Apply(ctx, k, number, conv.Sender)
-			if err != nil {
-				r.defer_(ctx, m, ref, "opt-out: "+err.Error())
-				continue
-			}
-			log.Info("keyword from a handset", "keyword", k.String(), "number", number)
-			if text != "" {
-				if err := r.confirm(ctx, conv, number, text); err != nil {
-					log.Error("queueing the confirmation MMS", "err", err)
-				}
-			}
-			r.st.MarkDelivered(ctx, ref, "keyword "+k.String())
-			continue
-		}
-		email, err := mapping.ToEmail(mms, mapping.EmailOutOptions{ReplyDomain: ro.Domain, To: conv.Sender,
-			Cc: conv.Cc(number), OrigSubject: conv.Subject, OrigMessageID: conv.MessageID, Region: ro.Region,
-			Carriers: ro.Carriers, Now: r.o().Now()})
-		if err != nil {
-			r.st.MarkFailed(ctx, ref, "the reply could not be made an email: "+err.Error())
-			continue
-		}
-		if ro.DKIM != nil {
-			if signed, err := dkim.Sign(email, *ro.DKIM); err == nil {
-				email = signed
-			} else {
-				log.Error("DKIM signing", "err", err)
-			}
-		}
-		rcpts := []store.Recipient{{Addr: conv.Sender}}
-		_, err = r.st.Accept(ctx, store.Envelope{From: strings.TrimPrefix(number, "+") + "@" + ro.Domain,
-			Recipients: rcpts, ReceivedAt: r.o().Now().UTC(), Kind: store.KindEmail}, email)
-		if err != nil {
-			r.defer_(ctx, m, ref, "queueing the email: "+err.Error())
-			continue
-		}
-		r.st.MarkDelivered(ctx, ref, "")
-		r.metrics.Inc("mmsrelay_replies_total")
-		log.Info("reply queued as email", "to", conv.Sender, "from", number)
-		r.Kick()
+		j.settle(ctx, p.one(ctx, j, idx, raw, mms, number))
 	}
+}
+
+// parseReply reads a handset reply, once: an MM4_forward.REQ (its .RES
+// went out when it was taken) or a carrier's MM3 email.
+func parseReply(raw []byte, carriers *mapping.CarrierRules) (*mapping.MMS, error) {
+	var mms *mapping.MMS
+	var err error
+	if mm, perr := mm4.Parse(raw); perr == nil && mm.IsType(mm4.ForwardReq) {
+		mms, err = mapping.MMSFromMM4(mm)
+	} else {
+		mms, err = mapping.MMSFromEmailRules(raw, carriers)
+	}
+	if err == nil && mms == nil {
+		err = errors.New("no message in it")
+	}
+	return mms, err
+}
+
+// one handles the reply for recipient idx (a reply address).
+func (p *replyIn) one(ctx context.Context, j *job, idx int, raw []byte, mms *mapping.MMS, number string) verdict {
+	o := j.o
+	ro := o.Replies
+	m := j.Message
+	addr := m.Rcpts[idx].Addr
+	conv, err := ro.Book.Resolve(ctx, addr, number)
+	var re *replies.ReplyError
+	if errors.As(err, &re) {
+		switch re.Action {
+		case replies.PolicyCatchAll:
+			return p.forwardRaw(ctx, o, idx, re.CatchAll, raw)
+		case replies.PolicyQuarantine:
+			if err := p.kv.PutKV(ctx, store.Table("quarantine"), m.ID, map[string]string{"addr": addr, "from": number, "reason": re.Reason}); err != nil {
+				j.log.Error("quarantine", "err", err)
+				return verdict{idx: idx, outcome: retry, reason: "quarantining the reply: " + err.Error()}
+			}
+			j.log.Warn("reply quarantined", "addr", addr, "from", number, "reason", re.Reason)
+			return verdict{idx: idx, outcome: delivered, peerID: "quarantined"}
+		}
+		j.log.Warn("reply refused", "addr", addr, "from", number, "reason", re.Reason)
+		return verdict{idx: idx, outcome: fail, reason: "reply refused: " + re.Reason}
+	}
+	if err != nil {
+		return verdict{idx: idx, outcome: retry, reason: "reply lookup: " + err.Error()}
+	}
+	if k, ok := replies.ParseKeyword(replyText(mms)); ok {
+		text, err := ro.Book.Apply(ctx, k, number, conv.Sender)
+		if err != nil {
+			return verdict{idx: idx, outcome: retry, reason: "opt-out: " + err.Error()}
+		}
+		j.log.Info("keyword from a handset", "keyword", k.String(), "number", number)
+		if text != "" {
+			if err := p.confirm(ctx, o, conv, number, text); err != nil {
+				j.log.Error("queueing the confirmation MMS", "err", err)
+			}
+		}
+		return verdict{idx: idx, outcome: delivered, peerID: "keyword " + k.String()}
+	}
+	email, err := mapping.ToEmail(mms, mapping.EmailOutOptions{ReplyDomain: ro.Domain, To: conv.Sender,
+		Cc: conv.Cc(number), OrigSubject: conv.Subject, OrigMessageID: conv.MessageID, Region: ro.Region,
+		Carriers: ro.Carriers, Now: o.Now()})
+	if err != nil {
+		return verdict{idx: idx, outcome: fail, reason: "the reply could not be made an email: " + err.Error()}
+	}
+	if ro.DKIM != nil {
+		if signed, err := dkim.Sign(email, *ro.DKIM); err == nil {
+			email = signed
+		} else {
+			j.log.Error("DKIM signing", "err", err)
+		}
+	}
+	_, err = p.queue.Accept(ctx, store.Envelope{From: strings.TrimPrefix(number, "+") + "@" + ro.Domain,
+		Recipients: []store.Recipient{{Addr: conv.Sender}}, ReceivedAt: o.Now().UTC(), Kind: store.KindEmail},
+		bytes.NewReader(email))
+	if err != nil {
+		return verdict{idx: idx, outcome: retry, reason: "queueing the email: " + err.Error()}
+	}
+	p.metrics.Inc("mmsrelay_replies_total")
+	j.log.Info("reply queued as email", "to", conv.Sender, "from", number)
+	p.kick()
+	return verdict{idx: idx, outcome: delivered}
 }
 
 // replyText is the handset's text, for keyword matching.
@@ -171,46 +188,33 @@ func replyText(m *mapping.MMS) string {
 
 // confirm queues a short MMS to number from the conversation's reply
 // address, as an email the MMS path converts.
-func (r *Relay) confirm(ctx context.Context, conv replies.Conversation, number, text string) error {
-	domains := r.o().Recipients.Domains
+func (p *replyIn) confirm(ctx context.Context, o *Options, conv replies.Conversation, number, text string) error {
+	domains := o.Conversion.Recipients.Domains
 	if len(domains) == 0 {
 		return errors.New("no MMS domain to address the confirmation")
 	}
 	to := number + "@" + domains[0]
 	raw := fmt.Sprintf("From: %s\r\nTo: %s\r\nDate: %s\r\nMessage-ID: <%s@%s>\r\nMIME-Version: 1.0\r\n"+
-		"Content-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n", conv.From, to, r.o().Now().Format(time.RFC1123Z),
-		mapping.NewID(), r.o().Hostname, text)
-	_, err := r.st.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: to}},
-		ReceivedAt: r.o().Now().UTC(), Kind: store.KindMMS}, []byte(raw))
-	if err == nil {
-		r.Kick()
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n", conv.From, to, o.Now().Format(time.RFC1123Z),
+		mapping.NewID(), o.Hostname, text)
+	_, err := p.queue.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: to, Number: number, Domain: domains[0]}},
+		ReceivedAt: o.Now().UTC(), Kind: store.KindMMS}, strings.NewReader(raw))
+	if err != nil {
+		return err
 	}
-	return err
+	p.kick()
+	return nil
 }
 
 // forwardRaw sends an unmapped reply as it came to the catch-all mailbox.
-func (r *Relay) forwardRaw(ctx context.Context, ref store.RcptRef, m *store.Message, to string, raw []byte) {
-	_, err := r.st.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: to}},
-		ReceivedAt: r.o().Now().UTC(), Kind: store.KindEmail}, raw)
+func (p *replyIn) forwardRaw(ctx context.Context, o *Options, idx int, to string, raw []byte) verdict {
+	_, err := p.queue.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: to}},
+		ReceivedAt: o.Now().UTC(), Kind: store.KindEmail}, bytes.NewReader(raw))
 	if err != nil {
-		r.defer_(ctx, m, ref, "queueing for the catch-all: "+err.Error())
-		return
+		return verdict{idx: idx, outcome: retry, reason: "queueing for the catch-all: " + err.Error()}
 	}
-	r.st.MarkDelivered(ctx, ref, "catch-all")
-	r.Kick()
-}
-
-// ackReply answers a reply that came as an MM4_forward.REQ asking for an
-// MM4_forward.RES, once the reply is stored: once per reply, whatever
-// happens to it later.
-func (r *Relay) ackReply(ctx context.Context, raw []byte) {
-	mm, err := mm4.Parse(raw)
-	if err != nil || !mm.IsType(mm4.ForwardReq) || !mm.AckRequest {
-		return
-	}
-	if err := r.answerMM4(ctx, mm, mm4.ForwardRes, "Ok"); err != nil {
-		r.log.Error("answering the MM4_forward.REQ", "err", err)
-	}
+	p.kick()
+	return verdict{idx: idx, outcome: delivered, peerID: "catch-all"}
 }
 
 // AcceptReply stores a reply that came from a polled mailbox, as a reply
@@ -219,7 +223,8 @@ func (r *Relay) ackReply(ctx context.Context, raw []byte) {
 // there is none, which the unmapped policy then handles). A nil error
 // means it is durably queued, and the mailbox may let it go.
 func (r *Relay) AcceptReply(ctx context.Context, raw []byte) error {
-	ro := r.o().Replies
+	o := r.o()
+	ro := o.Replies
 	if ro == nil || ro.Book == nil {
 		return errors.New("relay: replies are not configured")
 	}
@@ -227,10 +232,10 @@ func (r *Relay) AcceptReply(ctx context.Context, raw []byte) error {
 	if addr == "" {
 		addr = "unknown@" + ro.Domain
 	}
-	_, err := r.st.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: addr}},
-		ReceivedAt: r.o().Now().UTC(), Kind: store.KindReply}, raw)
+	_, err := r.st.Queue.Accept(ctx, store.Envelope{From: "", Recipients: []store.Recipient{{Addr: addr}},
+		ReceivedAt: o.Now().UTC(), Kind: store.KindReply}, bytes.NewReader(raw))
 	if err != nil {
-		return err
+		return fmt.Errorf("relay: queueing a reply: %w", err)
 	}
 	r.metrics.Inc("mmsrelay_accepted_total", "kind", string(store.KindReply))
 	r.Kick()

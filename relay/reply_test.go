@@ -23,6 +23,7 @@ import (
 	"github.com/mmsrelay/mmsrelay/relay/deliver"
 	"github.com/mmsrelay/mmsrelay/relay/imappoll"
 	"github.com/mmsrelay/mmsrelay/relay/replies"
+	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 
 // TestReplyRoundTrip: an email goes out as an MMS from a masked reply
@@ -40,7 +41,7 @@ func TestReplyRoundTrip(t *testing.T) {
 	}
 	r := startRelay(t, func(o *Options) {
 		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
-		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +157,7 @@ func TestIMAPReply(t *testing.T) {
 	mail := startSink(t)
 	r := startRelay(t, func(o *Options) {
 		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
-		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +210,7 @@ func TestIMAPReply(t *testing.T) {
 
 	p, err := imappoll.New(imappoll.Options{Mailboxes: []imappoll.Mailbox{{Addr: ln.Addr().String(), TLS: imappoll.TLSNone,
 		Username: "relay", Password: "pw", Processed: "Processed", Interval: 100 * time.Millisecond}},
-		Handler: r.AcceptReply, State: r.st})
+		Handler: r.AcceptReply, State: r.st.KV})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +242,8 @@ func TestIMAPReply(t *testing.T) {
 // the sender's own address.
 func TestFromByDomain(t *testing.T) {
 	r := startRelay(t, func(o *Options) {
-		o.Recipients.Domains = []string{"mms.test", "direct.test"}
-		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test",
+		o.Conversion.Recipients.Domains = []string{"mms.test", "direct.test"}
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test",
 			DomainFrom: map[string]string{"direct.test": replies.FromDirect}})
 		if err != nil {
 			t.Fatal(err)
@@ -269,5 +270,78 @@ func TestFromByDomain(t *testing.T) {
 	}
 	if !masked {
 		t.Error("no masked From at mms.test")
+	}
+}
+
+// TestUnreadableReply: a reply that cannot be read fails with a reason
+// that names the problem, not "<nil>".
+func TestUnreadableReply(t *testing.T) {
+	r := startRelay(t, func(o *Options) {
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Replies = &ReplyOptions{Book: book, Domain: "reply.test", Region: "US"}
+	})
+	// No header block: not an email at all.
+	if err := r.AcceptReply(context.Background(), []byte("\r\njust some text\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgs, err := r.st.Admin.List(context.Background(), store.ListOptions{Status: store.Failed, Kind: store.KindReply})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 1 {
+			reason := msgs[0].Rcpts[0].LastError
+			if !strings.Contains(reason, "not an email") || strings.Contains(reason, "<nil>") {
+				t.Errorf("failure reason = %q, want it to name the problem (not an email)", reason)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the unreadable reply did not fail")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReplyTokensPurged: the relay purges expired reply tokens on its
+// schedule, so an expired address becomes unknown rather than staying
+// stored forever.
+func TestReplyTokensPurged(t *testing.T) {
+	r := startRelay(t, func(o *Options) {
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test",
+			TokenTTL: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Replies = &ReplyOptions{Book: book, Domain: "reply.test", Region: "US"}
+		o.Queue.PurgeEvery = 50 * time.Millisecond
+	})
+	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(waitFile(t, r.outbox, ".mms", 1)[0])
+	m, err := pdu.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyAddr := m.From.Address.String()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := r.o().Replies.Book.Resolve(context.Background(), replyAddr, "+15551234567")
+		var re *replies.ReplyError
+		if errors.As(err, &re) && re.Reason == "unknown token" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Resolve(%s) = %v, want the token purged (unknown token)", replyAddr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := r.metrics.Get("mmsrelay_reply_tokens_purged_total"); n < 1 {
+		t.Errorf("mmsrelay_reply_tokens_purged_total = %v, want at least 1", n)
 	}
 }

@@ -86,7 +86,7 @@ func TestReplyEndToEnd(t *testing.T) {
 		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
 			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peer.addr}, Domain: "mms.peer.test"}}}
 		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
-		book, err := replies.New(o.Store, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
+		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func TestReplyEndToEnd(t *testing.T) {
 		Mailboxes: []imappoll.Mailbox{{Name: "e2e", Addr: imapUser.addr, TLS: imappoll.TLSNone,
 			Username: imapUser.user, Password: imapUser.pass, Processed: "Processed", Interval: time.Second}},
 		Handler:    r.AcceptReply,
-		State:      r.st,
+		State:      r.st.KV,
 		Logger:     slog.New(slog.NewTextHandler(&pollLog, nil)),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 	})

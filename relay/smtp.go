@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/mmsrelay/mmsrelay/mapping"
+	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/relay/store"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -35,18 +37,32 @@ var (
 	errBadCreds     = smtpErr(535, 5, 7, 8, "Authentication credentials invalid")
 )
 
+// front is the SMTP side: it makes sessions, applies the RCPT policy and
+// streams DATA into the queue. MM4 answers to the system address are
+// handled inside DATA by answers.
+type front struct {
+	opts    func() *Options // each command takes one snapshot
+	queue   store.Queue
+	space   store.SpaceChecker // nil: no free-space check
+	limits  *limits
+	metrics *Metrics
+	log     *slog.Logger
+	kick    func()
+	answers *answers
+}
+
 // backend makes sessions for one listener.
 type backend struct {
-	r          *Relay
+	f          *front
 	submission bool
 }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	s := &session{r: b.r, submission: b.submission, helo: c.Hostname()}
+	s := &session{f: b.f, submission: b.submission, helo: c.Hostname()}
 	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
 		s.remote = ap.Addr().Unmap()
 	}
-	s.trusted = b.r.o().Trusted(s.remote)
+	s.trusted = b.f.opts().SMTP.Trusted(s.remote)
 	if st, ok := c.TLSConnectionState(); ok {
 		s.tls = true
 		for _, cert := range st.PeerCertificates {
@@ -56,15 +72,13 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 			}
 		}
 	}
-	s.conn = c
-	b.r.metrics.Inc("mmsrelay_smtp_sessions_total")
+	b.f.metrics.Inc("mmsrelay_smtp_sessions_total")
 	return s, nil
 }
 
 // session is one SMTP session. Its methods return *smtp.SMTPError values.
 type session struct {
-	r          *Relay
-	conn       *smtp.Conn
+	f          *front
 	submission bool
 	remote     netip.Addr
 	trusted    bool
@@ -84,23 +98,24 @@ type session struct {
 }
 
 func (s *session) AuthMechanisms() []string {
-	if !s.submission || len(s.r.o().Users) == 0 {
+	if !s.submission || len(s.f.opts().SMTP.Users) == 0 {
 		return nil
 	}
 	return []string{sasl.Plain, sasl.Login}
 }
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
+	users := s.f.opts().SMTP.Users
 	check := func(user, pass string) error {
-		hash, ok := s.r.o().Users[user]
+		hash, ok := users[user]
 		if !ok {
 			// Spend the same time as for a known user.
 			bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z4zNg6c7z6N3ZP1uxU6mVPYy"), []byte(pass))
-			s.r.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", "auth")
+			s.f.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", "auth")
 			return errBadCreds
 		}
 		if bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) != nil {
-			s.r.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", "auth")
+			s.f.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", "auth")
 			return errBadCreds
 		}
 		s.authUser = user
@@ -148,7 +163,7 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 }
 
 func (s *session) reject(reason string, err *smtp.SMTPError) error {
-	s.r.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", reason)
+	s.f.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", reason)
 	return err
 }
 
@@ -157,21 +172,24 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return s.reject("auth", errAuthRequired)
 	}
 	s.Reset()
+	o := s.f.opts()
 	if opts != nil {
 		s.mailOpts = *opts
 	}
-	if opts != nil && opts.Size > s.r.o().MaxMessageBytes {
-		return s.reject("size", smtpErr(552, 5, 3, 4, fmt.Sprintf("Message too big: the limit is %d bytes", s.r.o().MaxMessageBytes)))
+	if opts != nil && opts.Size > o.SMTP.MaxMessageBytes {
+		return s.reject("size", smtpErr(552, 5, 3, 4, fmt.Sprintf("Message too big: the limit is %d bytes", o.SMTP.MaxMessageBytes)))
 	}
-	if err := s.r.st.CheckSpace(context.Background(), s.mailOpts.Size); err != nil {
-		if errors.Is(err, store.ErrDiskFull) {
-			s.r.log.Warn("refusing mail: disk full", "remote", s.remote.String())
-			return s.reject("disk", errDiskFull)
+	if s.f.space != nil {
+		if err := s.f.space.CheckSpace(context.Background(), s.mailOpts.Size); err != nil {
+			if errors.Is(err, store.ErrDiskFull) {
+				s.f.log.Warn("refusing mail: disk full", "remote", s.remote.String())
+				return s.reject("disk", errDiskFull)
+			}
+			s.f.log.Error("checking free space", "err", err)
+			return s.reject("store", errStore)
 		}
-		s.r.log.Error("checking free space", "err", err)
-		return s.reject("store", errStore)
 	}
-	if !s.trusted && s.authUser == "" && from != "" && len(s.r.o().AllowedSenders) > 0 && !senderMatches(from, s.r.o().AllowedSenders) {
+	if !s.trusted && s.authUser == "" && from != "" && len(o.SMTP.AllowedSenders) > 0 && !senderMatches(from, o.SMTP.AllowedSenders) {
 		return s.reject("sender", smtpErr(550, 5, 7, 1, "Sender "+from+" may not send MMS through this relay"))
 	}
 	s.from, s.hasFrom = from, true
@@ -195,7 +213,8 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !s.hasFrom {
 		return errNoMail
 	}
-	if len(s.rcpts) >= s.r.o().MaxRecipients {
+	o := s.f.opts()
+	if len(s.rcpts) >= o.SMTP.MaxRecipients {
 		return s.reject("recipients", errTooManyRcpts)
 	}
 	rcpt := store.Recipient{Addr: to}
@@ -211,47 +230,49 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !ok || local == "" {
 		return s.reject("relay", errRelayDenied)
 	}
-	_ = local
+	ctx := context.Background()
 	switch {
-	case strings.EqualFold(to, s.r.o().OriginatorSystem):
-		if !s.isPeer() {
+	case strings.EqualFold(to, o.OriginatorSystem):
+		if _, ok := s.peer(o); !ok {
 			return s.reject("not_peer", errNotPeer)
 		}
 		if s.numbers > 0 {
 			return smtpErr(452, 4, 5, 3, "Send MM4 answers in a transaction of their own")
 		}
 		s.mm4 = true
-	case s.isSpecial(local, domain):
+	case s.isSpecial(o, local, domain):
 		s.special++
-	case s.r.isReplyAddr(domain):
+	case isReplyAddr(o, domain):
 		if s.numbers > 0 || s.mm4 {
 			return smtpErr(452, 4, 5, 3, "Send replies in a transaction of their own")
 		}
-		if err := s.r.rcptReply(context.Background(), to); err != nil {
-			return err
+		if err := rcptReply(ctx, o, to); err != nil {
+			return storeErr(s.f.log, err)
 		}
 		s.replies++
 	default:
 		if s.mm4 || s.replies > 0 {
 			return smtpErr(452, 4, 5, 3, "Send MM4 answers and replies in a transaction of their own")
 		}
-		rc, err := mapping.ParseRecipient(to, s.r.o().Recipients)
+		rc, err := mapping.ParseRecipient(to, o.Conversion.Recipients)
 		if err != nil {
 			if errors.Is(err, mapping.ErrNotMMSDomain) {
 				return s.reject("relay", errRelayDenied)
 			}
 			return s.reject("not_number", smtpErr(553, 5, 1, 3, fmt.Sprintf("%s: %v", to, err)))
 		}
-		if _, ok := s.r.routeFor(rc.E164); !ok {
+		if _, ok := routeFor(o, rc.E164); !ok {
 			return s.reject("no_route", smtpErr(550, 5, 1, 1, "No route to "+rc.E164+" from this relay"))
 		}
-		if err := s.r.checkOptOut(context.Background(), rc.E164, s.from); err != nil {
-			s.r.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", "opted_out")
+		if err := checkOptOut(ctx, o.Replies, rc.E164, s.from); err != nil {
+			s.f.metrics.Inc("mmsrelay_smtp_rejected_total", "reason", "opted_out")
+			return storeErr(s.f.log, err)
+		}
+		if err := s.checkRate(o); err != nil {
 			return err
 		}
-		if err := s.checkRate(); err != nil {
-			return err
-		}
+		// Parsed once: the worker uses these.
+		rcpt.Number, rcpt.Domain = rc.E164, rc.Domain
 		s.numbers++
 	}
 	s.rcpts = append(s.rcpts, rcpt)
@@ -260,7 +281,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 
 // checkRate applies the per-sender limits once per message, at its first
 // MMS recipient.
-func (s *session) checkRate() error {
+func (s *session) checkRate(o *Options) error {
 	if s.numbers > 0 || s.trusted {
 		return nil
 	}
@@ -268,13 +289,13 @@ func (s *session) checkRate() error {
 	if s.authUser != "" {
 		from = "auth:" + s.authUser
 	}
-	perHour, perDay := s.r.o().SenderPerHour, 0
-	for _, q := range s.r.o().Quotas {
+	perHour, perDay := o.SMTP.SenderPerHour, 0
+	for _, q := range o.SMTP.Quotas {
 		if senderMatches(s.from, []string{q.Sender}) {
 			perHour, perDay = q.PerHour, q.PerDay
 		}
 	}
-	if !s.r.limits.allowSender(from, perHour, perDay, s.r.o().Now()) {
+	if !s.f.limits.allowSender(from, perHour, perDay, o.Now()) {
 		return s.reject("rate", smtpErr(450, 4, 7, 1, "Sending rate exceeded for "+s.from+", try again later"))
 	}
 	return nil
@@ -282,36 +303,31 @@ func (s *session) checkRate() error {
 
 // isSpecial reports whether local@domain is postmaster or abuse at one of
 // our domains (RFC 5321 §4.5.1, RFC 2142).
-func (s *session) isSpecial(local, domain string) bool {
+func (s *session) isSpecial(o *Options, local, domain string) bool {
 	l := strings.ToLower(local)
 	if l != "postmaster" && l != "abuse" {
 		return false
 	}
-	if strings.EqualFold(domain, s.r.o().Hostname) {
+	if strings.EqualFold(domain, o.Hostname) {
 		return true
 	}
-	if ro := s.r.o().Replies; ro != nil && ro.Domain != "" && strings.EqualFold(domain, ro.Domain) {
+	if ro := o.Replies; ro != nil && ro.Domain != "" && strings.EqualFold(domain, ro.Domain) {
 		return true
 	}
-	for _, d := range s.r.o().Recipients.Domains {
+	for _, d := range o.Conversion.Recipients.Domains {
 		if strings.EqualFold(d, domain) {
 			return true
 		}
 	}
-	if i := strings.IndexByte(s.r.o().OriginatorSystem, '@'); i >= 0 && strings.EqualFold(s.r.o().OriginatorSystem[i+1:], domain) {
+	if i := strings.IndexByte(o.OriginatorSystem, '@'); i >= 0 && strings.EqualFold(o.OriginatorSystem[i+1:], domain) {
 		return true
 	}
 	return false
 }
 
-// isPeer reports whether the client is a configured MMSC peer.
-func (s *session) isPeer() bool {
-	_, ok := s.peer()
-	return ok
-}
-
-func (s *session) peer() (string, bool) {
-	for _, p := range s.r.o().Peers {
+// peer returns the name of the configured MMSC peer the client is.
+func (s *session) peer(o *Options) (string, bool) {
+	for _, p := range o.Peers {
 		for _, n := range p.Networks {
 			if n.Contains(s.remote) {
 				return p.Name, true
@@ -333,6 +349,10 @@ func (s *session) peer() (string, bool) {
 	return "", false
 }
 
+// maxAnswerBytes is how much of a message to the system address is read:
+// MM4 answers and reports are a header block and a short body.
+const maxAnswerBytes = 256 << 10
+
 func (s *session) Data(r io.Reader) error {
 	if !s.hasFrom {
 		return errNoMail
@@ -340,23 +360,22 @@ func (s *session) Data(r io.Reader) error {
 	if len(s.rcpts) == 0 {
 		return errNoRcpt
 	}
+	o := s.f.opts()
 	start := time.Now()
-	var buf bytes.Buffer
-	buf.WriteString(s.received())
-	if _, err := io.Copy(&buf, r); err != nil {
-		var se *smtp.SMTPError
-		if errors.As(err, &se) {
-			return s.reject("size", se)
-		}
-		if errors.Is(err, smtp.ErrTooLongLine) {
-			return s.reject("syntax", smtpErr(500, 5, 5, 2, "Line too long"))
-		}
-		return smtpErr(451, 4, 3, 0, "Error reading the message")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	in := &readErr{r: io.MultiReader(strings.NewReader(s.received(o)), r)}
 	if s.mm4 {
-		return s.r.handleMM4(ctx, s.peerName(), buf.Bytes())
+		// Small: held and parsed here, answered in this transaction.
+		raw, err := io.ReadAll(io.LimitReader(in, maxAnswerBytes))
+		if err == nil {
+			_, err = io.Copy(io.Discard, in)
+		}
+		if err != nil {
+			return s.readError(err)
+		}
+		peer, _ := s.peer(o)
+		return s.f.answers.handle(ctx, o, peer, raw)
 	}
 	kind := store.KindMMS
 	switch {
@@ -365,35 +384,102 @@ func (s *session) Data(r io.Reader) error {
 	case s.numbers == 0:
 		kind = store.KindPostmaster
 	}
+	var body io.Reader = in
+	var header *headerTee
+	if kind == store.KindReply {
+		// An MM4_forward.RES needs only the reply's header block.
+		header = &headerTee{max: mm4.MaxHeaderBytes}
+		body = io.TeeReader(in, header)
+	}
 	env := store.Envelope{From: s.from, Recipients: s.rcpts, Ret: string(s.mailOpts.Return),
-		EnvID: s.mailOpts.EnvelopeID, ReceivedAt: s.r.o().Now().UTC(), RemoteIP: s.remote.String(),
+		EnvID: s.mailOpts.EnvelopeID, ReceivedAt: o.Now().UTC(), RemoteIP: s.remote.String(),
 		HELO: s.helo, AuthUser: s.authUser, Kind: kind}
-	id, err := s.r.st.Accept(ctx, env, buf.Bytes())
+	id, err := s.f.queue.Accept(ctx, env, body)
 	if err != nil {
+		if in.err != nil {
+			return s.readError(in.err)
+		}
 		if errors.Is(err, store.ErrDiskFull) {
-			s.r.log.Warn("refusing mail: disk full", "remote", s.remote.String())
+			s.f.log.Warn("refusing mail: disk full", "remote", s.remote.String())
 			return s.reject("disk", errDiskFull)
 		}
-		s.r.log.Error("storing a message", "err", err, "remote", s.remote.String())
+		s.f.log.Error("storing a message", "err", err, "remote", s.remote.String())
 		return s.reject("store", errStore)
 	}
-	if kind == store.KindReply {
-		s.r.ackReply(ctx, buf.Bytes())
+	if header != nil {
+		s.f.answers.ackReply(ctx, o, header.buf.Bytes())
 	}
-	s.r.metrics.Inc("mmsrelay_accepted_total", "kind", string(kind))
-	s.r.metrics.Observe("mmsrelay_accept_seconds", time.Since(start).Seconds())
-	s.r.log.Info("accepted", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "size", buf.Len(), "remote", s.remote.String())
-	s.r.Kick()
+	s.f.metrics.Inc("mmsrelay_accepted_total", "kind", string(kind))
+	s.f.metrics.Observe("mmsrelay_accept_seconds", time.Since(start).Seconds())
+	s.f.log.Info("accepted", "queue_id", id, "from", s.from, "rcpts", len(s.rcpts), "size", in.n, "remote", s.remote.String())
+	s.f.kick()
 	return nil
 }
 
-func (s *session) peerName() string {
-	n, _ := s.peer()
-	return n
+// readError is the SMTP reply for a failure to read DATA: the size limit
+// (go-smtp's 552 5.3.4), a line too long, or a broken connection.
+func (s *session) readError(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return s.reject("size", se)
+	}
+	if errors.Is(err, smtp.ErrTooLongLine) {
+		return s.reject("syntax", smtpErr(500, 5, 5, 2, "Line too long"))
+	}
+	return smtpErr(451, 4, 3, 0, "Error reading the message")
+}
+
+// readErr remembers the error its reader gave (other than io.EOF), so a
+// failed Accept can tell the client's fault from the store's, and counts
+// the bytes.
+type readErr struct {
+	r   io.Reader
+	err error
+	n   int64
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// headerTee keeps what is written to it up to the end of the header block
+// (the first empty line), at most max bytes, and drops the rest.
+type headerTee struct {
+	buf  bytes.Buffer
+	max  int
+	done bool
+}
+
+func (h *headerTee) Write(p []byte) (int, error) {
+	if h.done {
+		return len(p), nil
+	}
+	old := h.buf.Len()
+	room := h.max - old
+	h.buf.Write(p[:min(len(p), room)])
+	b := h.buf.Bytes()
+	// Search from just before the new bytes for a blank line.
+	from := max(old-3, 0)
+	if i := bytes.Index(b[from:], []byte("\r\n\r\n")); i >= 0 {
+		h.buf.Truncate(from + i + 4)
+		h.done = true
+	} else if i := bytes.Index(b[from:], []byte("\n\n")); i >= 0 {
+		h.buf.Truncate(from + i + 2)
+		h.done = true
+	}
+	if h.buf.Len() >= h.max {
+		h.done = true
+	}
+	return len(p), nil
 }
 
 // received is the Received header field we add (RFC 5321 §4.4).
-func (s *session) received() string {
+func (s *session) received(o *Options) string {
 	with := "ESMTP"
 	if s.tls {
 		with = "ESMTPS"
@@ -402,7 +488,7 @@ func (s *session) received() string {
 		with += "A"
 	}
 	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (mmsrelay) with %s;\r\n\t%s\r\n",
-		sanitizeHelo(s.helo), s.remote, s.r.o().Hostname, with, s.r.o().Now().Format(time.RFC1123Z))
+		sanitizeHelo(s.helo), s.remote, o.Hostname, with, o.Now().Format(time.RFC1123Z))
 }
 
 func sanitizeHelo(h string) string {
