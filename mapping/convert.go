@@ -323,15 +323,6 @@ func headers(e *Email, rcpts []MMSRecipient, opts *ConvertOptions) *pdu.Message 
 	return m
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 func quoteName(n string) string {
 	if strings.ContainsAny(n, `"\(),.:;<>@[]`) {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(n) + `"`

@@ -54,8 +54,6 @@ func startDovecot(t *testing.T, withTLS bool, users ...string) *dovecot {
 	return d
 }
 
-func (d *dovecot) addr() string { return d.Addr() }
-
 func (d *dovecot) user(name string) imapUser {
 	return imapUser{addr: d.Addr(), user: name, pass: dovecottest.Password(name)}
 }
