@@ -101,9 +101,6 @@ type Route interface {
 	Deliver(ctx context.Context, m *Message) []Result
 }
 
-// Deliverer is the former name of Route.
-type Deliverer = Route
-
 // all returns the same result for every recipient.
 func all(m *Message, r Result) []Result {
 	out := make([]Result, len(m.Recipients))
