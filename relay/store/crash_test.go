@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,13 +32,18 @@ import (
 
 const crashDirEnv = "MMSRELAY_STORE_CRASH_DIR"
 
+// crashLease is the lease of the child's claims. It bounds how long after
+// its last attempt a recipient the child held is due again once the store
+// is reopened.
+const crashLease = time.Minute
+
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
 		t.Skip("helper process for TestCrash")
 	}
 	seed, _ := strconv.ParseUint(os.Getenv(crashDirEnv+"_SEED"), 10, 64)
-	s, err := openLegacy(dir, Options{})
+	s, err := OpenBolt(dir, Options{})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "child: open: %v\n", err)
 		os.Exit(2)
@@ -60,7 +66,7 @@ func TestCrashChild(t *testing.T) {
 				size := 1 + rng.IntN(256<<10)
 				body := make([]byte, size)
 				newPattern(rng.Uint64()).Read(body)
-				id, err := s.Accept(ctx, testEnv(fmt.Sprintf("+1555%d%05d", w, i)), body)
+				id, err := s.Accept(ctx, testEnv(fmt.Sprintf("+1555%d%05d", w, i)), bytes.NewReader(body))
 				if err != nil {
 					die(err)
 				}
@@ -71,23 +77,26 @@ func TestCrashChild(t *testing.T) {
 	}
 	go func() {
 		rng := rand.New(rand.NewPCG(seed, 99))
+		owner := fmt.Sprint("crash-child-", os.Getpid())
 		for {
-			jobs, err := s.Claim(ctx, time.Now(), 8)
+			jobs, err := s.Claim(ctx, ClaimRequest{Owner: owner, Now: time.Now(), Lease: crashLease, Limit: 8})
 			if err != nil {
 				die(err)
 			}
 			for _, j := range jobs {
 				for _, ref := range j.Refs() {
-					if err := s.RecordAttempt(ctx, ref, Attempt{Route: "r", TransactionID: "t-" + ref.String()}); err != nil {
+					lease := j.Lease(ref.Index)
+					a := Attempt{Route: "r", TransactionID: "t-" + ref.String()}
+					if err := s.Record(ctx, Update{Ref: ref, Op: OpAttempt, Lease: lease, Attempt: a}); err != nil {
 						die(err)
 					}
 					if rng.IntN(3) == 0 {
-						if err := s.MarkDeferred(ctx, ref, time.Now(), "again"); err != nil {
+						if err := s.Record(ctx, Update{Ref: ref, Op: OpDeferred, Lease: lease, Next: time.Now(), Reason: "again"}); err != nil {
 							die(err)
 						}
 						continue
 					}
-					if err := s.MarkDelivered(ctx, ref, "p-"+ref.String()); err != nil {
+					if err := s.Record(ctx, Update{Ref: ref, Op: OpDelivered, Lease: lease, PeerID: "p-" + ref.String()}); err != nil {
 						die(err)
 					}
 					ack("dlv %s %d\n", ref.ID, ref.Index)
@@ -186,13 +195,14 @@ func TestCrash(t *testing.T) {
 func verifyCrashDir(t *testing.T, dir string, acked map[string]string, delivered map[RcptRef]bool) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := openLegacy(dir, Options{})
+	s, err := OpenBolt(dir, Options{})
 	tcheck(t, err, "reopen after kill")
 	defer s.Close()
 
 	list, err := s.List(ctx, ListOptions{Limit: 1 << 20})
 	tcheck(t, err, "List")
 	stored := map[string]*Message{}
+	pending := map[RcptRef]bool{} // recipients not yet final
 	for _, m := range list {
 		stored[m.ID] = m
 		// Every stored message, acknowledged or not, is whole.
@@ -208,6 +218,9 @@ func verifyCrashDir(t *testing.T, dir string, acked map[string]string, delivered
 		for _, r := range m.Rcpts {
 			if r.Status == Delivering {
 				t.Fatalf("%s/%d still delivering after reopen", m.ID, r.Index)
+			}
+			if !r.Status.Final() {
+				pending[RcptRef{m.ID, r.Index}] = true
 			}
 		}
 	}
@@ -245,8 +258,35 @@ func verifyCrashDir(t *testing.T, dir string, acked map[string]string, delivered
 			t.Fatalf("spool file %s has no record after reopen", e.Name())
 		}
 	}
-	t.Logf("verified: %d stored (%d in spool files), %d acknowledged, %d deliveries acknowledged",
-		len(stored), len(ents), len(acked), len(delivered))
+	// The restarted store resumes: every recipient not yet final, the
+	// child's interrupted claims too, is due within crashLease. Claim them
+	// all, then make them due now again for the next round.
+	now := time.Now()
+	jobs, err := s.Claim(ctx, ClaimRequest{Owner: "verify", Now: now.Add(crashLease), Lease: time.Nanosecond, Limit: 1 << 20})
+	tcheck(t, err, "Claim after reopen")
+	var ups []Update
+	for _, j := range jobs {
+		for _, ref := range j.Refs() {
+			if !pending[ref] {
+				t.Fatalf("Claim after reopen took %v, which was not pending", ref)
+			}
+			delete(pending, ref)
+			ups = append(ups, Update{Ref: ref, Op: OpDeferred, Lease: j.Lease(ref.Index), Next: now, Reason: "verified"})
+		}
+	}
+	if len(pending) > 0 {
+		t.Fatalf("%d recipients not due within %v of reopening, e.g. %v", len(pending), crashLease, firstRef(pending))
+	}
+	tcheck(t, s.Record(ctx, ups...), "put back")
+	t.Logf("verified: %d stored (%d in spool files), %d acknowledged, %d deliveries acknowledged, %d resumed",
+		len(stored), len(ents), len(acked), len(delivered), len(ups))
+}
+
+func firstRef(refs map[RcptRef]bool) RcptRef {
+	for ref := range refs {
+		return ref
+	}
+	return RcptRef{}
 }
 
 // readRecordsLoose reads records.jsonl, skipping a line cut by a crash.

@@ -24,19 +24,19 @@ func TestDiskFullReal(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, 0) })
 	ctx := context.Background()
-	s, err := openLegacy(dir, Options{MinFree: -1}) // no reserve: hit the real ENOSPC
+	s, err := OpenBolt(dir, Options{MinFree: -1}) // no reserve: hit the real ENOSPC
 	tcheck(t, err, "Open")
 	defer func() { s.Close() }()
 
 	// A spooled body larger than the file system.
 	big := bytes.Repeat([]byte("x"), 8<<20)
-	if _, err := s.Accept(ctx, testEnv("+1"), big); !errors.Is(err, ErrDiskFull) {
+	if _, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader(big)); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("Accept(8 MiB on 4 MiB) = %v, want ErrDiskFull", err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, spoolName)); len(ents) != 0 {
 		t.Fatalf("spool after ENOSPC = %v, want empty", ents)
 	}
-	id, err := s.Accept(ctx, testEnv("+1"), []byte("small"))
+	id, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader([]byte("small")))
 	tcheck(t, err, "Accept after ENOSPC")
 
 	// Inline bodies until a bbolt commit fails.
@@ -46,7 +46,7 @@ func TestDiskFullReal(t *testing.T) {
 		if i > 200 {
 			t.Fatal("no ENOSPC after 12 MB on a 4 MiB file system")
 		}
-		id, err := s.Accept(ctx, testEnv("+1"), body)
+		id, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader(body))
 		if err != nil {
 			if !errors.Is(err, ErrDiskFull) {
 				t.Fatalf("Accept #%d on a full file system = %v, want ErrDiskFull", i, err)
@@ -57,7 +57,7 @@ func TestDiskFullReal(t *testing.T) {
 		acked = append(acked, id)
 	}
 	tcheck(t, s.Close(), "Close")
-	s, err = openLegacy(dir, Options{MinFree: -1})
+	s, err = OpenBolt(dir, Options{MinFree: -1})
 	tcheck(t, err, "reopen on a full file system")
 	for _, id := range acked {
 		if _, err := s.Get(ctx, id); err != nil {

@@ -21,8 +21,7 @@
 // is opened. Bolt is the embedded implementation. A PostgreSQL one for
 // several relay instances can follow behind the same contracts: queue ids
 // carry 32 random bits so that instances do not collide, and Claim is a
-// natural SELECT … FOR UPDATE SKIP LOCKED. The old single Store interface
-// (legacy.go) remains until the relay has moved to the contracts.
+// natural SELECT … FOR UPDATE SKIP LOCKED.
 //
 // # Guarantees
 //

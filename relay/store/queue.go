@@ -296,11 +296,6 @@ func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 	if req.Owner == "" || req.Lease <= 0 {
 		return nil, fmt.Errorf("store: claim: %w: owner %q, lease %v", ErrInvalid, req.Owner, req.Lease)
 	}
-	return s.claim(ctx, req, func(int) time.Duration { return req.Lease })
-}
-
-// claim is Claim with the lease given per attempt count.
-func (s *Bolt) claim(ctx context.Context, req ClaimRequest, lease func(attempts int) time.Duration) ([]Job, error) {
 	now := req.Now
 	var jobs []Job
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
@@ -325,7 +320,7 @@ func (s *Bolt) claim(ctx context.Context, req ClaimRequest, lease func(attempts 
 				r.Owner = req.Owner
 				r.Attempts++
 				r.LastAttempt = now
-				r.NextAttempt = now.Add(lease(r.Attempts))
+				r.NextAttempt = now.Add(req.Lease)
 				r.Updated = now
 				return nil
 			})
@@ -659,11 +654,9 @@ func refKey(kind RefKind, value, id string, idx int) []byte {
 }
 
 // indexedDue reports whether r is in the due index: waiting recipients by
-// next attempt, Delivering ones by the end of their lease, except claims
-// made through the legacy Store, which never expire while the process
-// lives (only OpenBolt recovers them).
+// next attempt, Delivering ones by the end of their lease.
 func indexedDue(r *Rcpt) bool {
-	return r.Status.Waiting() || r.Status == Delivering && r.Owner != legacyOwner
+	return r.Status.Waiting() || r.Status == Delivering
 }
 
 // putRcpt stores r for message id and keeps the due, answer and ref indexes

@@ -18,7 +18,7 @@ var (
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("store closed")
 	// ErrInvalid means an argument or a state transition is not allowed,
-	// for example marking a recipient that is not claimed.
+	// for example recording an outcome for a recipient that is not claimed.
 	ErrInvalid = errors.New("invalid")
 )
 

@@ -46,20 +46,27 @@ func tcheck(t *testing.T, err error, what string) {
 	}
 }
 
-// openLegacy opens a Bolt seen through the old Store methods, which the
-// tests below were written against.
-func openLegacy(dir string, opts Options) (legacyStore, error) {
-	b, err := OpenBolt(dir, opts)
-	return legacyStore{b}, err
+// testOwner and testLease are what the tests below claim with. The lease
+// outlasts every move of the clock while a claim of these tests is open, so
+// a claim holds until its outcome is recorded or the store is reopened.
+const (
+	testOwner = "test"
+	testLease = 2 * time.Hour
+)
+
+// claimAt is the ClaimRequest of testOwner for up to limit recipients due
+// at now.
+func claimAt(now time.Time, limit int) ClaimRequest {
+	return ClaimRequest{Owner: testOwner, Now: now, Lease: testLease, Limit: limit}
 }
 
-func openTest(t *testing.T, dir string, clk *clock) legacyStore {
+func openTest(t *testing.T, dir string, clk *clock) *Bolt {
 	t.Helper()
 	opts := Options{}
 	if clk != nil {
 		opts.Now = clk.Now
 	}
-	s, err := openLegacy(dir, opts)
+	s, err := OpenBolt(dir, opts)
 	tcheck(t, err, "Open")
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -73,7 +80,7 @@ func testEnv(rcpts ...string) Envelope {
 	return env
 }
 
-func readBody(t *testing.T, s Store, id string) []byte {
+func readBody(t *testing.T, s Queue, id string) []byte {
 	t.Helper()
 	b, err := s.Body(context.Background(), id)
 	tcheck(t, err, "Body")
@@ -92,7 +99,7 @@ func TestAcceptGet(t *testing.T) {
 	s := openTest(t, t.TempDir(), clk)
 	raw := []byte("From: alice@example.org\r\nSubject: hi\r\n\r\nhello\r\n")
 	env := testEnv("+15551230001@mms.example", "+15551230002@mms.example")
-	id, err := s.Accept(ctx, env, raw)
+	id, err := s.Accept(ctx, env, bytes.NewReader(raw))
 	tcheck(t, err, "Accept")
 	if !validID(id) {
 		t.Fatalf("Accept id %q is not a valid id", id)
@@ -136,12 +143,12 @@ func TestAcceptGet(t *testing.T) {
 	if _, err := s.Body(ctx, "../store.db"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Body(../store.db) = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Accept(ctx, Envelope{From: "a@b"}, raw); !errors.Is(err, ErrInvalid) {
+	if _, err := s.Accept(ctx, Envelope{From: "a@b"}, bytes.NewReader(raw)); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Accept(no rcpts) = %v, want ErrInvalid", err)
 	}
 	// Null sender is kept as empty.
 	env.From = ""
-	id2, err := s.Accept(ctx, env, nil)
+	id2, err := s.Accept(ctx, env, bytes.NewReader(nil))
 	tcheck(t, err, "Accept null sender, empty body")
 	m2, err := s.Get(ctx, id2)
 	tcheck(t, err, "Get")
@@ -189,62 +196,71 @@ func TestQueueLifecycle(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
 	s := openTest(t, dir, clk)
-	id, err := s.Accept(ctx, testEnv("+15550000001", "+15550000002"), []byte("body"))
+	id, err := s.Accept(ctx, testEnv("+15550000001", "+15550000002"), bytes.NewReader([]byte("body")))
 	tcheck(t, err, "Accept")
 
-	if jobs, err := s.Claim(ctx, clk.Now().Add(-time.Second), 10); err != nil || len(jobs) != 0 {
+	if jobs, err := s.Claim(ctx, claimAt(clk.Now().Add(-time.Second), 10)); err != nil || len(jobs) != 0 {
 		t.Fatalf("Claim(before due) = %v, %v; want nothing", jobs, err)
 	}
 	now := clk.Add(time.Second)
-	jobs, err := s.Claim(ctx, now, 10)
+	jobs, err := s.Claim(ctx, claimAt(now, 10))
 	tcheck(t, err, "Claim")
 	if len(jobs) != 1 || jobs[0].Message.ID != id || fmt.Sprint(jobs[0].Rcpts) != "[0 1]" {
 		t.Fatalf("Claim = %+v, want one job for %s with [0 1]", jobs, id)
 	}
+	// NextAttempt of a claimed recipient is the end of its lease.
 	for _, r := range jobs[0].Message.Rcpts {
-		if r.Status != Delivering || r.Attempts != 1 || !r.LastAttempt.Equal(now) ||
-			r.NextAttempt.Before(now.Add(13*time.Second)) || r.NextAttempt.After(now.Add(17*time.Second)) {
+		if r.Status != Delivering || r.Attempts != 1 || !r.LastAttempt.Equal(now) || r.Owner != testOwner ||
+			!r.NextAttempt.Equal(now.Add(testLease)) {
 			t.Fatalf("claimed rcpt = %+v", r)
 		}
 	}
-	if jobs, _ := s.Claim(ctx, now.Add(time.Hour), 10); len(jobs) != 0 {
+	// Not claimed again while the lease runs.
+	if jobs, _ := s.Claim(ctx, claimAt(now.Add(time.Hour), 10)); len(jobs) != 0 {
 		t.Fatalf("second Claim = %+v, want nothing", jobs)
 	}
 	r0, r1 := RcptRef{id, 0}, RcptRef{id, 1}
+	l0, l1 := jobs[0].Lease(0), jobs[0].Lease(1)
 	a := Attempt{Route: "mm4-a", TransactionID: "T1", MessageID: "<m1@relay>", Size: 1234}
-	tcheck(t, s.RecordAttempt(ctx, r0, a), "RecordAttempt 0")
-	tcheck(t, s.RecordAttempt(ctx, r1, a), "RecordAttempt 1")
+	tcheck(t, s.Record(ctx, Update{Ref: r0, Op: OpAttempt, Lease: l0, Attempt: a}), "OpAttempt 0")
+	tcheck(t, s.Record(ctx, Update{Ref: r1, Op: OpAttempt, Lease: l1, Attempt: a}), "OpAttempt 1")
 	refs, err := s.Lookup(ctx, RefTransactionID, "T1")
 	tcheck(t, err, "Lookup")
 	if fmt.Sprint(refs) != fmt.Sprint([]RcptRef{r0, r1}) {
 		t.Fatalf("Lookup(T1) = %v, want [%v %v]", refs, r0, r1)
 	}
-	tcheck(t, s.MarkDelivered(ctx, r0, "peer-9"), "MarkDelivered")
+	tcheck(t, s.Record(ctx, Update{Ref: r0, Op: OpDelivered, Lease: l0, PeerID: "peer-9"}), "OpDelivered")
 	if refs, _ := s.Lookup(ctx, RefPeerID, "peer-9"); len(refs) != 1 || refs[0] != r0 {
 		t.Fatalf("Lookup(peer-9) = %v, want [%v]", refs, r0)
 	}
 	if refs, _ := s.Lookup(ctx, RefMessageID, "<m1@relay>"); len(refs) != 2 {
 		t.Fatalf("Lookup(mid) = %v, want 2", refs)
 	}
-	if err := s.MarkDelivered(ctx, r0, "again"); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("MarkDelivered(delivered) = %v, want ErrInvalid", err)
+	// A second outcome is refused: by the state without a lease, and as a
+	// lost lease with the claim that ended.
+	if err := s.Record(ctx, Update{Ref: r0, Op: OpDelivered, PeerID: "again"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("OpDelivered(delivered) = %v, want ErrInvalid", err)
 	}
-	if err := s.MarkDelivered(ctx, RcptRef{id, 7}, ""); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("MarkDelivered(no such rcpt) = %v, want ErrNotFound", err)
+	if err := s.Record(ctx, Update{Ref: r0, Op: OpDelivered, Lease: l0, PeerID: "again"}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("OpDelivered(delivered) with its ended lease = %v, want ErrLeaseLost", err)
 	}
-	tcheck(t, s.RecordReport(ctx, r0, "Retrieved"), "RecordReport")
-	if _, ok, err := s.NextDue(ctx); ok || err != nil {
-		t.Fatalf("NextDue with nothing waiting = %v, %v; want false", ok, err)
+	if err := s.Record(ctx, Update{Ref: RcptRef{id, 7}, Op: OpDelivered, Lease: l0}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("OpDelivered(no such rcpt) = %v, want ErrNotFound", err)
+	}
+	tcheck(t, s.Record(ctx, Update{Ref: r0, Op: OpReport, Report: "Retrieved"}), "OpReport")
+	// Nothing waits: what is due next is the end of r1's lease.
+	if due, ok, err := s.NextDue(ctx); !ok || err != nil || !due.Equal(now.Add(testLease)) {
+		t.Fatalf("NextDue with nothing waiting = %v, %v, %v; want the end of r1's lease %v", due, ok, err, now.Add(testLease))
 	}
 	next := now.Add(time.Minute)
-	tcheck(t, s.MarkDeferred(ctx, r1, next, "451 try later"), "MarkDeferred")
+	tcheck(t, s.Record(ctx, Update{Ref: r1, Op: OpDeferred, Lease: l1, Next: next, Reason: "451 try later"}), "OpDeferred")
 	if due, ok, err := s.NextDue(ctx); !ok || err != nil || !due.Equal(next) {
 		t.Fatalf("NextDue = %v, %v, %v; want %v", due, ok, err, next)
 	}
-	if jobs, _ := s.Claim(ctx, next.Add(-time.Nanosecond), 10); len(jobs) != 0 {
+	if jobs, _ := s.Claim(ctx, claimAt(next.Add(-time.Nanosecond), 10)); len(jobs) != 0 {
 		t.Fatalf("Claim before next attempt = %+v, want nothing", jobs)
 	}
-	jobs, err = s.Claim(ctx, next, 10)
+	jobs, err = s.Claim(ctx, claimAt(next, 10))
 	tcheck(t, err, "Claim retry")
 	if len(jobs) != 1 || fmt.Sprint(jobs[0].Rcpts) != "[1]" {
 		t.Fatalf("Claim retry = %+v, want rcpt 1", jobs)
@@ -253,7 +269,7 @@ func TestQueueLifecycle(t *testing.T) {
 	if r.Attempts != 2 || r.TransactionID != "T1" || r.MessageID != "<m1@relay>" || r.LastError != "451 try later" {
 		t.Fatalf("retried rcpt = %+v: want attempt 2 with the first attempt's ids", r)
 	}
-	tcheck(t, s.MarkFailed(ctx, r1, "550 no such number"), "MarkFailed")
+	tcheck(t, s.Record(ctx, Update{Ref: r1, Op: OpFailed, Lease: jobs[0].Lease(1), Reason: "550 no such number"}), "OpFailed")
 	m, err := s.Get(ctx, id)
 	tcheck(t, err, "Get")
 	if !m.Done() || m.Rcpts[0].Status != Delivered || m.Rcpts[0].PeerID != "peer-9" || m.Rcpts[0].Report != "Retrieved" ||
@@ -292,26 +308,27 @@ func TestRetryDropList(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	s := openTest(t, t.TempDir(), clk)
-	id1, err := s.Accept(ctx, testEnv("+1"), []byte("one"))
+	id1, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader([]byte("one")))
 	tcheck(t, err, "Accept")
 	env := testEnv("+2", "+3")
 	env.Kind = KindEmail
-	id2, err := s.Accept(ctx, env, []byte("two"))
+	id2, err := s.Accept(ctx, env, bytes.NewReader([]byte("two")))
 	tcheck(t, err, "Accept")
 
-	jobs, err := s.Claim(ctx, clk.Now(), 1)
+	jobs, err := s.Claim(ctx, claimAt(clk.Now(), 1))
 	tcheck(t, err, "Claim")
 	if len(jobs) != 1 || jobs[0].Message.ID != id1 {
 		t.Fatalf("Claim(limit 1) = %+v, want %s (oldest first)", jobs, id1)
 	}
-	tcheck(t, s.MarkDeferred(ctx, RcptRef{id1, 0}, clk.Now().Add(24*time.Hour), "busy"), "MarkDeferred")
+	tcheck(t, s.Record(ctx, Update{Ref: RcptRef{id1, 0}, Op: OpDeferred, Lease: jobs[0].Lease(0),
+		Next: clk.Now().Add(24 * time.Hour), Reason: "busy"}), "OpDeferred")
 	tcheck(t, s.Retry(ctx, id1), "Retry")
-	jobs, err = s.Claim(ctx, clk.Now(), 1)
+	jobs, err = s.Claim(ctx, claimAt(clk.Now(), 1))
 	tcheck(t, err, "Claim")
 	if len(jobs) != 1 || jobs[0].Message.ID != id1 {
 		t.Fatalf("Claim after Retry = %+v, want %s", jobs, id1)
 	}
-	tcheck(t, s.MarkFailed(ctx, RcptRef{id1, 0}, "bad"), "MarkFailed")
+	tcheck(t, s.Record(ctx, Update{Ref: RcptRef{id1, 0}, Op: OpFailed, Lease: jobs[0].Lease(0), Reason: "bad"}), "OpFailed")
 	tcheck(t, s.Retry(ctx, id1), "Retry failed")
 	if m, _ := s.Get(ctx, id1); m.Rcpts[0].Status != Queued {
 		t.Fatalf("after Retry of failed: %v, want queued", m.Rcpts[0].Status)
@@ -340,7 +357,7 @@ func TestRetryDropList(t *testing.T) {
 	if len(list) != 1 || list[0].ID != id2 {
 		t.Fatalf("List(dropped) = %v, want [%s]", ids(list), id2)
 	}
-	jobs, _ = s.Claim(ctx, clk.Now().Add(time.Hour), 10)
+	jobs, _ = s.Claim(ctx, claimAt(clk.Now().Add(time.Hour), 10))
 	if len(jobs) != 1 || jobs[0].Message.ID != id1 {
 		t.Fatalf("Claim after Drop = %+v, want only %s", jobs, id1)
 	}
@@ -364,21 +381,22 @@ func TestRecoveryAfterReopen(t *testing.T) {
 	s := openTest(t, dir, clk)
 	var want []string
 	for i := 0; i < 3; i++ {
-		id, err := s.Accept(ctx, testEnv("+1", "+2"), []byte(fmt.Sprint("body ", i)))
+		id, err := s.Accept(ctx, testEnv("+1", "+2"), bytes.NewReader([]byte(fmt.Sprint("body ", i))))
 		tcheck(t, err, "Accept")
 		want = append(want, id)
 	}
-	jobs, err := s.Claim(ctx, clk.Now(), 4) // claims 4 of the 6 recipients
+	jobs, err := s.Claim(ctx, claimAt(clk.Now(), 4)) // claims 4 of the 6 recipients
 	tcheck(t, err, "Claim")
 	if len(jobs) != 2 {
 		t.Fatalf("Claim = %d jobs, want 2", len(jobs))
 	}
-	tcheck(t, s.MarkDelivered(ctx, RcptRef{want[0], 0}, "p"), "MarkDelivered")
+	tcheck(t, s.Record(ctx, Update{Ref: RcptRef{want[0], 0}, Op: OpDelivered, Lease: jobs[0].Lease(0), PeerID: "p"}), "OpDelivered")
 	tcheck(t, s.Close(), "Close") // "crash" with 3 recipients still claimed
 
 	s = openTest(t, dir, clk)
-	// Interrupted attempts wait for their backoff (15 s ± 10 %)...
-	jobs, err = s.Claim(ctx, clk.Now().Add(time.Second), 100)
+	// Interrupted attempts wait for their backoff (15 s ± 10 %, sooner than
+	// the end of their lease)...
+	jobs, err = s.Claim(ctx, claimAt(clk.Now().Add(time.Second), 100))
 	tcheck(t, err, "Claim")
 	if len(jobs) != 1 || jobs[0].Message.ID != want[2] {
 		t.Fatalf("Claim just after reopen = %+v, want only the unclaimed %s", jobs, want[2])
@@ -399,7 +417,7 @@ func TestRecoveryAfterReopen(t *testing.T) {
 			}
 		}
 	}
-	jobs, err = s.Claim(ctx, clk.Now(), 100)
+	jobs, err = s.Claim(ctx, claimAt(clk.Now(), 100))
 	tcheck(t, err, "Claim after reopen")
 	got := map[string]int{}
 	for _, j := range jobs {
@@ -419,6 +437,56 @@ func TestRecoveryAfterReopen(t *testing.T) {
 	}
 }
 
+// TestRecoveryDueAt checks when OpenBolt makes the claims of a dead process
+// due: at the end of the lease or at LastAttempt + Backoff(Attempts),
+// whichever comes first.
+func TestRecoveryDueAt(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	dir := t.TempDir()
+	opts := Options{Now: clk.Now, MinFree: -1, Backoff: func(n int) time.Duration { return time.Duration(n) * time.Minute }}
+	s, err := OpenBolt(dir, opts)
+	tcheck(t, err, "Open")
+	id, err := s.Accept(ctx, testEnv("+1", "+2", "+3"), bytes.NewReader([]byte("body")))
+	tcheck(t, err, "Accept")
+	t0 := clk.Now()
+	// Rcpt 0: lease (30 s) shorter than the backoff (1 min).
+	_, err = s.Claim(ctx, ClaimRequest{Owner: "A", Now: t0, Lease: 30 * time.Second, Limit: 1})
+	tcheck(t, err, "Claim 0")
+	// Rcpt 1: backoff (1 min) shorter than the lease (1 h).
+	_, err = s.Claim(ctx, ClaimRequest{Owner: "A", Now: t0, Lease: time.Hour, Limit: 1})
+	tcheck(t, err, "Claim 1")
+	// Rcpt 2: a second attempt, backoff 2 min, lease 1 h.
+	jobs, err := s.Claim(ctx, ClaimRequest{Owner: "A", Now: t0, Lease: time.Hour, Limit: 1})
+	tcheck(t, err, "Claim 2")
+	tcheck(t, s.Record(ctx, Update{Ref: RcptRef{id, 2}, Op: OpDeferred, Lease: jobs[0].Lease(2), Next: t0}), "OpDeferred")
+	_, err = s.Claim(ctx, ClaimRequest{Owner: "A", Now: t0, Lease: time.Hour, Limit: 1})
+	tcheck(t, err, "Claim 2 again")
+	tcheck(t, s.Close(), "Close") // the owner "dies" with three claims open
+
+	s, err = OpenBolt(dir, opts)
+	tcheck(t, err, "reopen")
+	defer s.Close()
+	m, err := s.Get(ctx, id)
+	tcheck(t, err, "Get")
+	for i, want := range []time.Time{t0.Add(30 * time.Second), t0.Add(time.Minute), t0.Add(2 * time.Minute)} {
+		if r := m.Rcpts[i]; r.Status != Queued || r.Owner != "" || !r.NextAttempt.Equal(want) {
+			t.Fatalf("rcpt %d after reopen = %+v, want queued, due at %v", i, r, want)
+		}
+	}
+	if due, ok, err := s.NextDue(ctx); !ok || err != nil || !due.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("NextDue after reopen = %v, %v, %v; want %v", due, ok, err, t0.Add(30*time.Second))
+	}
+	// The restarted store resumes: each is claimable by a new owner once due.
+	for i, at := range []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute} {
+		jobs, err := s.Claim(ctx, ClaimRequest{Owner: "B", Now: t0.Add(at), Lease: time.Hour, Limit: 10})
+		tcheck(t, err, "Claim after reopen")
+		if len(jobs) != 1 || fmt.Sprint(jobs[0].Rcpts) != fmt.Sprint([]int{i}) || jobs[0].Lease(i).Owner != "B" {
+			t.Fatalf("Claim at t0+%v after reopen = %+v, want rcpt %d", at, jobs, i)
+		}
+	}
+}
+
 func TestDefaultBackoff(t *testing.T) {
 	for _, c := range []struct {
 		n    int
@@ -435,15 +503,15 @@ func TestDefaultBackoff(t *testing.T) {
 func TestOrphansRemoved(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := openLegacy(dir, Options{InlineMax: -1}) // every body in the spool
+	s, err := OpenBolt(dir, Options{InlineMax: -1}) // every body in the spool
 	tcheck(t, err, "Open")
-	id, err := s.Accept(ctx, testEnv("+1"), []byte("kept"))
+	id, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader([]byte("kept")))
 	tcheck(t, err, "Accept")
-	inline, err := s.Accept(ctx, testEnv("+1"), []byte("inline"))
+	inline, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader([]byte("inline")))
 	tcheck(t, err, "Accept")
 	tcheck(t, s.Close(), "Close")
 	// Make the second body inline, as a store with the default InlineMax would.
-	s, err = openLegacy(dir, Options{})
+	s, err = OpenBolt(dir, Options{})
 	tcheck(t, err, "Open")
 	tcheck(t, s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bBody).Put([]byte(inline), []byte("\x00inline"))
@@ -488,7 +556,7 @@ func TestConcurrentAccept(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				body := bytes.Repeat([]byte(fmt.Sprintf("w%d-i%d ", w, i)), 100+w*i)
-				id, err := s.Accept(ctx, testEnv(fmt.Sprintf("+1555%04d", w)), body)
+				id, err := s.Accept(ctx, testEnv(fmt.Sprintf("+1555%04d", w)), bytes.NewReader(body))
 				if err != nil {
 					errs <- err
 					return
@@ -507,14 +575,14 @@ func TestConcurrentAccept(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; i < 20; i++ {
-			jobs, err := s.Claim(ctx, time.Now(), 10)
+			jobs, err := s.Claim(ctx, claimAt(time.Now(), 10))
 			if err != nil {
 				errs <- err
 				return
 			}
 			for _, j := range jobs {
 				for _, ref := range j.Refs() {
-					if err := s.MarkDelivered(ctx, ref, ""); err != nil {
+					if err := s.Record(ctx, Update{Ref: ref, Op: OpDelivered, Lease: j.Lease(ref.Index)}); err != nil {
 						errs <- err
 						return
 					}
@@ -627,19 +695,20 @@ func TestPurge(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
 	s := openTest(t, dir, clk)
-	done, err := s.Accept(ctx, testEnv("+1"), []byte("done"))
+	done, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader([]byte("done")))
 	tcheck(t, err, "Accept")
-	pending, err := s.Accept(ctx, testEnv("+2"), []byte("pending"))
+	pending, err := s.Accept(ctx, testEnv("+2"), bytes.NewReader([]byte("pending")))
 	tcheck(t, err, "Accept")
-	jobs, err := s.Claim(ctx, clk.Now(), 10)
+	jobs, err := s.Claim(ctx, claimAt(clk.Now(), 10))
 	tcheck(t, err, "Claim")
 	for _, j := range jobs {
 		for _, ref := range j.Refs() {
-			tcheck(t, s.RecordAttempt(ctx, ref, Attempt{TransactionID: "tid-" + ref.ID}), "RecordAttempt")
+			lease := j.Lease(ref.Index)
+			tcheck(t, s.Record(ctx, Update{Ref: ref, Op: OpAttempt, Lease: lease, Attempt: Attempt{TransactionID: "tid-" + ref.ID}}), "OpAttempt")
 			if ref.ID == done {
-				tcheck(t, s.MarkDelivered(ctx, ref, "peer"), "MarkDelivered")
+				tcheck(t, s.Record(ctx, Update{Ref: ref, Op: OpDelivered, Lease: lease, PeerID: "peer"}), "OpDelivered")
 			} else {
-				tcheck(t, s.MarkDeferred(ctx, ref, clk.Now().Add(100*24*time.Hour), "later"), "MarkDeferred")
+				tcheck(t, s.Record(ctx, Update{Ref: ref, Op: OpDeferred, Lease: lease, Next: clk.Now().Add(100 * 24 * time.Hour), Reason: "later"}), "OpDeferred")
 			}
 		}
 	}
@@ -647,10 +716,10 @@ func TestPurge(t *testing.T) {
 	waitFor(t, func() bool { return fileSize(filepath.Join(dir, recordsName)) > 0 })
 
 	clk.Add(10 * 24 * time.Hour)
-	later, err := s.Accept(ctx, testEnv("+3"), []byte("later"))
+	later, err := s.Accept(ctx, testEnv("+3"), bytes.NewReader([]byte("later")))
 	tcheck(t, err, "Accept")
-	jobs, _ = s.Claim(ctx, clk.Now(), 10)
-	tcheck(t, s.MarkFailed(ctx, jobs[0].Refs()[0], "no"), "MarkFailed")
+	jobs, _ = s.Claim(ctx, claimAt(clk.Now(), 10))
+	tcheck(t, s.Record(ctx, Update{Ref: jobs[0].Refs()[0], Op: OpFailed, Lease: jobs[0].Lease(jobs[0].Rcpts[0]), Reason: "no"}), "OpFailed")
 	waitFor(t, func() bool { return len(readRecords(t, dir)) == 2 })
 
 	st, err := s.Purge(ctx, clk.Now(), PurgeOptions{Messages: 7 * 24 * time.Hour, Records: 7 * 24 * time.Hour})
@@ -715,7 +784,7 @@ func TestDiskFull(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	s, err := openLegacy(dir, Options{MinFree: 1 << 62})
+	s, err := OpenBolt(dir, Options{MinFree: 1 << 62})
 	tcheck(t, err, "Open")
 	defer s.Close()
 	free, err := s.FreeSpace()
@@ -726,7 +795,7 @@ func TestDiskFull(t *testing.T) {
 	if err := s.CheckSpace(ctx, 1000); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("CheckSpace with a huge reserve = %v, want ErrDiskFull", err)
 	}
-	if _, err := s.Accept(ctx, testEnv("+1"), []byte("x")); !errors.Is(err, ErrDiskFull) {
+	if _, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader([]byte("x"))); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("Accept with a huge reserve = %v, want ErrDiskFull", err)
 	}
 	s2 := openTest(t, t.TempDir(), nil)
@@ -745,8 +814,8 @@ func TestLargeBody(t *testing.T) {
 	const size = 50 << 20
 	h := sha256.New()
 	r := io.TeeReader(io.LimitReader(newPattern(7), size), h)
-	id, err := s.AcceptReader(ctx, testEnv("+1"), r)
-	tcheck(t, err, "AcceptReader")
+	id, err := s.Accept(ctx, testEnv("+1"), r) // a reader that does not tell its length
+	tcheck(t, err, "Accept")
 	want := hex.EncodeToString(h.Sum(nil))
 	m, err := s.Get(ctx, id)
 	tcheck(t, err, "Get")
@@ -799,17 +868,17 @@ func TestClosedAndLocked(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openTest(t, dir, nil)
-	if _, err := openLegacy(dir, Options{LockTimeout: 50 * time.Millisecond}); err == nil {
+	if _, err := OpenBolt(dir, Options{LockTimeout: 50 * time.Millisecond}); err == nil {
 		t.Fatal("second Open of an open store succeeded")
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.Accept(cctx, testEnv("+1"), []byte("x")); !errors.Is(err, context.Canceled) {
+	if _, err := s.Accept(cctx, testEnv("+1"), bytes.NewReader([]byte("x"))); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Accept(canceled) = %v, want context.Canceled", err)
 	}
 	tcheck(t, s.Close(), "Close")
 	tcheck(t, s.Close(), "second Close")
-	if _, err := s.Accept(ctx, testEnv("+1"), []byte("x")); !errors.Is(err, ErrClosed) {
+	if _, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader([]byte("x"))); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Accept after Close = %v, want ErrClosed", err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, spoolName)); len(ents) != 0 {
@@ -883,7 +952,7 @@ func TestRecordsPartialLine(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openTest(t, dir, nil)
-	id, err := s.Accept(ctx, testEnv("+1"), []byte("x"))
+	id, err := s.Accept(ctx, testEnv("+1"), bytes.NewReader([]byte("x")))
 	tcheck(t, err, "Accept")
 	tcheck(t, s.Close(), "Close")
 	// A crash cut an append short.
@@ -907,7 +976,7 @@ func TestConcurrentClaims(t *testing.T) {
 	s := openTest(t, t.TempDir(), nil)
 	const msgs = 60
 	for i := range msgs {
-		_, err := s.Accept(ctx, testEnv("+1", "+2"), []byte(fmt.Sprint(i)))
+		_, err := s.Accept(ctx, testEnv("+1", "+2"), bytes.NewReader([]byte(fmt.Sprint(i))))
 		tcheck(t, err, "Accept")
 	}
 	var mu sync.Mutex
@@ -919,7 +988,7 @@ func TestConcurrentClaims(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				jobs, err := s.Claim(ctx, time.Now(), 3)
+				jobs, err := s.Claim(ctx, claimAt(time.Now(), 3))
 				if err != nil {
 					t.Error(err)
 					return
@@ -961,28 +1030,28 @@ func TestConcurrentClaims(t *testing.T) {
 
 func TestRequeue(t *testing.T) {
 	ctx := context.Background()
-	s, err := openLegacy(t.TempDir(), Options{MinFree: -1})
+	s, err := OpenBolt(t.TempDir(), Options{MinFree: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	id, err := s.Accept(ctx, Envelope{From: "a@example.com", Recipients: []Recipient{{Addr: "+15551234567@mms.test"}}, Kind: KindMMS}, []byte("x"))
+	id, err := s.Accept(ctx, Envelope{From: "a@example.com", Recipients: []Recipient{{Addr: "+15551234567@mms.test"}}, Kind: KindMMS}, bytes.NewReader([]byte("x")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := RcptRef{ID: id, Index: 0}
-	if err := s.Requeue(ctx, ref, time.Now(), "no"); !errors.Is(err, ErrInvalid) {
-		t.Errorf("Requeue of a queued recipient = %v, want ErrInvalid", err)
+	if err := s.Record(ctx, Update{Ref: ref, Op: OpRequeue, Next: time.Now(), Reason: "no"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("OpRequeue of a queued recipient = %v, want ErrInvalid", err)
 	}
-	jobs, err := s.Claim(ctx, time.Now().Add(time.Minute), 10)
+	jobs, err := s.Claim(ctx, claimAt(time.Now().Add(time.Minute), 10))
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("Claim = %v, %v", jobs, err)
 	}
-	if err := s.MarkDelivered(ctx, ref, "p1"); err != nil {
+	if err := s.Record(ctx, Update{Ref: ref, Op: OpDelivered, Lease: jobs[0].Lease(0), PeerID: "p1"}); err != nil {
 		t.Fatal(err)
 	}
 	next := time.Now().Add(time.Hour)
-	if err := s.Requeue(ctx, ref, next, "no MM4_forward.RES"); err != nil {
+	if err := s.Record(ctx, Update{Ref: ref, Op: OpRequeue, Next: next, Reason: "no MM4_forward.RES"}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := s.Get(ctx, id)
@@ -990,7 +1059,7 @@ func TestRequeue(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r := m.Rcpts[0]; r.Status != Deferred || !r.NextAttempt.Equal(next) || r.LastError != "no MM4_forward.RES" {
-		t.Errorf("after Requeue: %+v", r)
+		t.Errorf("after OpRequeue: %+v", r)
 	}
 	if due, ok, _ := s.NextDue(ctx); !ok || !due.Equal(next) {
 		t.Errorf("NextDue = %v, %v; want %v", due, ok, next)
