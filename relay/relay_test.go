@@ -531,6 +531,32 @@ func TestDedupAcrossTransactions(t *testing.T) {
 	}
 }
 
+// TestGroupMode: an email to several numbers is one group MMS, every
+// number in its To or Cc, however many workers there are.
+func TestGroupMode(t *testing.T) {
+	r := startRelay(t, nil)
+	body := "From: alice@example.com\r\nTo: +15551234567@mms.test, +15557654321@mms.test\r\nCc: +15550001111@mms.test\r\n" +
+		"Subject: all\r\n\r\nTo everyone.\r\n"
+	rcpts := []string{"+15551234567@mms.test", "+15557654321@mms.test", "+15550001111@mms.test"}
+	if err := send(t, r.addr, "alice@example.com", rcpts, body); err != nil {
+		t.Fatal(err)
+	}
+	files := waitFile(t, r.outbox, ".mms", 1)
+	time.Sleep(300 * time.Millisecond) // any second MMS would be written by now
+	files = waitFile(t, r.outbox, ".mms", 1)
+	if len(files) != 1 {
+		t.Fatalf("outbox has %d MMS, want one group MMS", len(files))
+	}
+	b, _ := os.ReadFile(files[0])
+	m, err := pdu.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.To) != 2 || len(m.Cc) != 1 {
+		t.Errorf("group MMS To = %v, Cc = %v, want 2 and 1", m.To, m.Cc)
+	}
+}
+
 func TestIndividualMode(t *testing.T) {
 	r := startRelay(t, func(o *Options) { o.Conversion.GroupMode = "individual" })
 	body := "From: alice@example.com\r\nTo: +15551234567@mms.test, +15557654321@mms.test\r\nSubject: each\r\n\r\nOne each.\r\n"

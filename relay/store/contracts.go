@@ -36,7 +36,8 @@ type Queue interface {
 	// 250 on a nil error. Every recipient starts Queued and due at once.
 	Accept(ctx context.Context, env Envelope, r io.Reader) (id string, err error)
 
-	// Claim takes up to req.Limit recipients that are due at req.Now:
+	// Claim takes req.Limit recipients (and the rest of the last message's,
+	// see ClaimRequest.Limit) that are due at req.Now:
 	// Queued or Deferred ones whose next attempt has come, and Delivering
 	// ones whose lease has expired (their owner died). Each becomes
 	// Delivering, owned by req.Owner until req.Now+req.Lease (NextAttempt
@@ -154,7 +155,9 @@ type ClaimRequest struct {
 	// Lease is how long the claim holds before another owner may take the
 	// recipient again; it must cover conversion and delivery.
 	Lease time.Duration
-	// Limit is the most recipients taken.
+	// Limit is the number of recipients taken, unless the last message
+	// claimed has more recipients due: they are taken too, so that the
+	// numbers of one group MMS go out together.
 	Limit int
 }
 

@@ -303,11 +303,19 @@ func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 		max := dueKey(now, "", 0)[:8]
 		var refs []RcptRef
 		c := tx.Bucket(bDue).Cursor()
-		for k, _ := c.First(); k != nil && len(refs) < req.Limit; k, _ = c.Next() {
+		// The recipients of one message due at the same time sit side by
+		// side in the index (time ‖ id ‖ index): a claim that reaches its
+		// limit still takes the rest of the message it is in, so the
+		// numbers of one group MMS are never split between workers.
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			if bytes.Compare(k[:8], max) > 0 {
 				break
 			}
-			refs = append(refs, RcptRef{string(k[8 : 8+idLen]), int(binary.BigEndian.Uint16(k[8+idLen:]))})
+			ref := RcptRef{string(k[8 : 8+idLen]), int(binary.BigEndian.Uint16(k[8+idLen:]))}
+			if len(refs) >= req.Limit && ref.ID != refs[len(refs)-1].ID {
+				break
+			}
+			refs = append(refs, ref)
 		}
 		byID := map[string]int{}
 		var jobIDs []string

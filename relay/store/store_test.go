@@ -447,19 +447,25 @@ func TestRecoveryDueAt(t *testing.T) {
 	opts := Options{Now: clk.Now, MinFree: -1, Backoff: func(n int) time.Duration { return time.Duration(n) * time.Minute }}
 	s, err := OpenBolt(dir, opts)
 	tcheck(t, err, "Open")
-	id, err := s.Accept(ctx, testEnv("+1", "+2", "+3"), bytes.NewReader([]byte("body")))
-	tcheck(t, err, "Accept")
+	// Three messages of one recipient each, so that each claim takes one.
+	var ids []string
+	for _, n := range []string{"+1", "+2", "+3"} {
+		id, err := s.Accept(ctx, testEnv(n), bytes.NewReader([]byte("body")))
+		tcheck(t, err, "Accept")
+		ids = append(ids, id)
+		clk.Add(time.Millisecond)
+	}
 	t0 := clk.Now()
-	// Rcpt 0: lease (30 s) shorter than the backoff (1 min).
+	// Message 0: lease (30 s) shorter than the backoff (1 min).
 	_, err = s.Claim(ctx, ClaimRequest{Owner: "A", Now: t0, Lease: 30 * time.Second, Limit: 1})
 	tcheck(t, err, "Claim 0")
-	// Rcpt 1: backoff (1 min) shorter than the lease (1 h).
+	// Message 1: backoff (1 min) shorter than the lease (1 h).
 	_, err = s.Claim(ctx, ClaimRequest{Owner: "A", Now: t0, Lease: time.Hour, Limit: 1})
 	tcheck(t, err, "Claim 1")
-	// Rcpt 2: a second attempt, backoff 2 min, lease 1 h.
+	// Message 2: a second attempt, backoff 2 min, lease 1 h.
 	jobs, err := s.Claim(ctx, ClaimRequest{Owner: "A", Now: t0, Lease: time.Hour, Limit: 1})
 	tcheck(t, err, "Claim 2")
-	tcheck(t, s.Record(ctx, Update{Ref: RcptRef{id, 2}, Op: OpDeferred, Lease: jobs[0].Lease(2), Next: t0}), "OpDeferred")
+	tcheck(t, s.Record(ctx, Update{Ref: RcptRef{ids[2], 0}, Op: OpDeferred, Lease: jobs[0].Lease(0), Next: t0}), "OpDeferred")
 	_, err = s.Claim(ctx, ClaimRequest{Owner: "A", Now: t0, Lease: time.Hour, Limit: 1})
 	tcheck(t, err, "Claim 2 again")
 	tcheck(t, s.Close(), "Close") // the owner "dies" with three claims open
@@ -467,11 +473,11 @@ func TestRecoveryDueAt(t *testing.T) {
 	s, err = OpenBolt(dir, opts)
 	tcheck(t, err, "reopen")
 	defer s.Close()
-	m, err := s.Get(ctx, id)
-	tcheck(t, err, "Get")
 	for i, want := range []time.Time{t0.Add(30 * time.Second), t0.Add(time.Minute), t0.Add(2 * time.Minute)} {
-		if r := m.Rcpts[i]; r.Status != Queued || r.Owner != "" || !r.NextAttempt.Equal(want) {
-			t.Fatalf("rcpt %d after reopen = %+v, want queued, due at %v", i, r, want)
+		m, err := s.Get(ctx, ids[i])
+		tcheck(t, err, "Get")
+		if r := m.Rcpts[0]; r.Status != Queued || r.Owner != "" || !r.NextAttempt.Equal(want) {
+			t.Fatalf("message %d after reopen = %+v, want queued, due at %v", i, r, want)
 		}
 	}
 	if due, ok, err := s.NextDue(ctx); !ok || err != nil || !due.Equal(t0.Add(30*time.Second)) {
@@ -481,8 +487,8 @@ func TestRecoveryDueAt(t *testing.T) {
 	for i, at := range []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute} {
 		jobs, err := s.Claim(ctx, ClaimRequest{Owner: "B", Now: t0.Add(at), Lease: time.Hour, Limit: 10})
 		tcheck(t, err, "Claim after reopen")
-		if len(jobs) != 1 || fmt.Sprint(jobs[0].Rcpts) != fmt.Sprint([]int{i}) || jobs[0].Lease(i).Owner != "B" {
-			t.Fatalf("Claim at t0+%v after reopen = %+v, want rcpt %d", at, jobs, i)
+		if len(jobs) != 1 || jobs[0].Message.ID != ids[i] || jobs[0].Lease(0).Owner != "B" {
+			t.Fatalf("Claim at t0+%v after reopen = %+v, want message %d", at, jobs, i)
 		}
 	}
 }
