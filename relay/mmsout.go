@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/mmsrelay/mmsrelay/mapping"
+	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"
 	"github.com/mmsrelay/mmsrelay/relay/replies"
@@ -242,9 +243,19 @@ func (g *group) all(v verdict) []verdict {
 }
 
 // convert makes the group's MMS, sized for its route.
-func (p *mmsOut) convert(ctx context.Context, o *Options, email *mapping.Email, g *group, from string) (*mapping.Conversion, error) {
+func (p *mmsOut) convert(ctx context.Context, o *Options, j *job, email *mapping.Email, g *group, from string) (*mapping.Conversion, error) {
 	start := time.Now()
+	// On MM4 and MM3 the message is sized as the route will build it:
+	// the same identifiers, recipients and reverse path. What only the
+	// route adds (the acknowledgement request, its address form) is in
+	// the conversion's pad for the SMTP hop.
+	fwd := mm4.ForwardOptions{TransactionID: g.tid, MessageID: g.mid, Sender: j.Message.Envelope.From,
+		Bcc: g.bcc, OriginatorSystem: o.OriginatorSystem, Now: o.Now()}
+	for _, rc := range g.rcpts {
+		fwd.Recipients = append(fwd.Recipients, rc.E164)
+	}
 	conv, err := mapping.ToMMS(ctx, email, g.rcpts, mapping.ConvertOptions{
+		Forward: fwd,
 		From:    from,
 		Profile: g.route.Profile, Budget: int(g.budget), Interface: g.route.Deliverer.Carries(),
 		TransactionID: g.tid, MessageID: g.mid,
@@ -271,7 +282,7 @@ func (p *mmsOut) send(ctx context.Context, j *job, email *mapping.Email, g *grou
 	if err != nil {
 		return g.all(verdict{outcome: retry, reason: "recording the conversation: " + err.Error()})
 	}
-	conv, err := p.convert(ctx, o, email, g, from)
+	conv, err := p.convert(ctx, o, j, email, g, from)
 	if err != nil {
 		reason := "the email could not be converted to MMS: " + err.Error()
 		if errors.Is(err, mapping.ErrNoContent) {
