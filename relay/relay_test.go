@@ -541,9 +541,9 @@ func TestGroupMode(t *testing.T) {
 	if err := send(t, r.addr, "alice@example.com", rcpts, body); err != nil {
 		t.Fatal(err)
 	}
-	files := waitFile(t, r.outbox, ".mms", 1)
+	waitFile(t, r.outbox, ".mms", 1)
 	time.Sleep(300 * time.Millisecond) // any second MMS would be written by now
-	files = waitFile(t, r.outbox, ".mms", 1)
+	files := waitFile(t, r.outbox, ".mms", 1)
 	if len(files) != 1 {
 		t.Fatalf("outbox has %d MMS, want one group MMS", len(files))
 	}
