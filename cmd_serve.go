@@ -322,7 +322,7 @@ func relayOptions(cfg *config.Config, st *store.Backend, log *slog.Logger, certs
 		if err != nil {
 			return o, fmt.Errorf("route %s: %w", rc.Prefix, err)
 		}
-		rt := relay.Route{Name: rc.Type + ":" + rc.Prefix, Prefix: rc.Prefix, Profile: prof, Deliverer: d}
+		rt := relay.Route{Name: rc.Type + ":" + rc.Prefix, Prefix: rc.Prefix, Profile: prof, Via: d}
 		o.Routes = append(o.Routes, rt)
 	}
 	return o, nil

@@ -769,7 +769,7 @@ func splitMultipart(body []byte, boundary string) (parts [][]byte, note string) 
 		return nil, "no boundary line found"
 	case !closed:
 		// An unterminated last part of whitespace only is none.
-		if last := parts[len(parts)-1]; len(bytes.TrimSpace(last)) == 0 {
+		if len(parts) > 0 && len(bytes.TrimSpace(parts[len(parts)-1])) == 0 {
 			parts = parts[:len(parts)-1]
 		}
 		return parts, "missing closing boundary"

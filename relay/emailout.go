@@ -29,7 +29,7 @@ func (p *emailOut) process(ctx context.Context, j *job) {
 	}
 	raw, err := j.body(ctx)
 	if err != nil {
-		j.settleAll(ctx, verdict{outcome: retry, reason: "cannot read the stored message: " + err.Error()})
+		j.settleAll(ctx, bodyVerdict(err))
 		return
 	}
 	rcpts := make([]string, len(j.Rcpts))

@@ -80,6 +80,7 @@ func (a *answers) forwardRes(ctx context.Context, o *Options, log *slog.Logger, 
 	if m.StatusText != "" {
 		status += " (" + m.StatusText + ")"
 	}
+	next := o.Now().Add(o.Queue.RetryMin) // one time for the group: it goes again as one
 	for _, ref := range refs {
 		if err := a.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpAnswered, Report: status}); err != nil {
 			if _, serr := refused(err); serr != nil {
@@ -91,7 +92,7 @@ func (a *answers) forwardRes(ctx context.Context, o *Options, log *slog.Logger, 
 			// The aggregator will not take it now: send again later,
 			// with the same ids.
 			log.Info("peer answered with a temporary failure: sending again later", "queue_id", ref.ID, "status", status)
-			if err := a.requeue(ctx, log, ref, o.Now().Add(o.Queue.RetryMin), "the mobile network answered "+status); err != nil {
+			if err := a.requeue(ctx, log, ref, next, "the mobile network answered "+status); err != nil {
 				return storeErr(log, err)
 			}
 			continue

@@ -10,7 +10,6 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/mmsrelay/mmsrelay/mapping"
-	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"
 	"github.com/mmsrelay/mmsrelay/relay/replies"
@@ -48,7 +47,7 @@ func (p *mmsOut) process(ctx context.Context, j *job) {
 	raw, err := j.body(ctx)
 	if err != nil {
 		j.log.Error("reading a stored body", "err", err)
-		j.settleAll(ctx, verdict{outcome: retry, reason: "cannot read the stored message: " + err.Error()})
+		j.settleAll(ctx, bodyVerdict(err))
 		return
 	}
 	email, err := mapping.ParseEmailBytes(raw, mapping.EmailOptions{KeepHistory: j.o.Conversion.KeepHistory})
@@ -242,22 +241,14 @@ func (g *group) all(v verdict) []verdict {
 	return vs
 }
 
-// convert makes the group's MMS, sized for its route.
-func (p *mmsOut) convert(ctx context.Context, o *Options, j *job, email *mapping.Email, g *group, from string) (*mapping.Conversion, error) {
+// convert makes the group's MMS, sized for what its route puts on the
+// wire (the route's Wire: the same options build it for sizing and for
+// sending).
+func (p *mmsOut) convert(ctx context.Context, o *Options, email *mapping.Email, g *group, from string, w deliver.Wire) (*mapping.Conversion, error) {
 	start := time.Now()
-	// On MM4 and MM3 the message is sized as the route will build it:
-	// the same identifiers, recipients and reverse path. What only the
-	// route adds (the acknowledgement request, its address form) is in
-	// the conversion's pad for the SMTP hop.
-	fwd := mm4.ForwardOptions{TransactionID: g.tid, MessageID: g.mid, Sender: j.Message.Envelope.From,
-		Bcc: g.bcc, OriginatorSystem: o.OriginatorSystem, Now: o.Now()}
-	for _, rc := range g.rcpts {
-		fwd.Recipients = append(fwd.Recipients, rc.E164)
-	}
 	conv, err := mapping.ToMMS(ctx, email, g.rcpts, mapping.ConvertOptions{
-		Forward: fwd,
 		From:    from,
-		Profile: g.route.Profile, Budget: int(g.budget), Interface: g.route.Deliverer.Carries(),
+		Profile: g.route.Profile, Budget: int(g.budget), Interface: w.Interface, Forward: w.Forward,
 		TransactionID: g.tid, MessageID: g.mid,
 		SubjectMaxChars: o.Conversion.SubjectMaxChars, Expiry: o.Conversion.Expiry,
 		DeliveryReport: o.Conversion.DeliveryReport, MessageClass: o.Conversion.MessageClass, Now: o.Now(),
@@ -282,7 +273,13 @@ func (p *mmsOut) send(ctx context.Context, j *job, email *mapping.Email, g *grou
 	if err != nil {
 		return g.all(verdict{outcome: retry, reason: "recording the conversation: " + err.Error()})
 	}
-	conv, err := p.convert(ctx, o, j, email, g, from)
+	sender := m.Envelope.From
+	msg := &deliver.Message{QueueID: m.ID, TransactionID: g.tid, MessageID: g.mid, EnvelopeFrom: sender,
+		Bcc: g.bcc, Sender: sender, Received: m.Envelope.ReceivedAt}
+	for _, rc := range g.rcpts {
+		msg.Recipients = append(msg.Recipients, rc.E164)
+	}
+	conv, err := p.convert(ctx, o, email, g, from, g.route.Via.Wire(msg))
 	if err != nil {
 		reason := "the email could not be converted to MMS: " + err.Error()
 		if errors.Is(err, mapping.ErrNoContent) {
@@ -309,14 +306,9 @@ func (p *mmsOut) send(ctx context.Context, j *job, email *mapping.Email, g *grou
 		}
 		return vs
 	}
-	sender := m.Envelope.From
-	msg := &deliver.Message{QueueID: m.ID, TransactionID: g.tid, MessageID: g.mid, From: pduFrom(conv.MMS),
-		EnvelopeFrom: sender, Bcc: g.bcc, MMS: conv.MMS, PDU: conv.PDU, Sender: sender, Received: m.Envelope.ReceivedAt}
-	for _, rc := range g.rcpts {
-		msg.Recipients = append(msg.Recipients, rc.E164)
-	}
+	msg.MMS, msg.PDU, msg.From = conv.MMS, conv.PDU, pduFrom(conv.MMS)
 	start := time.Now()
-	results := g.route.Deliverer.Deliver(ctx, msg)
+	results := g.route.Via.Deliver(ctx, msg)
 	p.metrics.Observe("mmsrelay_delivery_seconds", time.Since(start).Seconds(), "route", g.route.Name)
 	vs := make([]verdict, len(g.idxs))
 	for i, idx := range g.idxs {

@@ -18,12 +18,13 @@ import (
 	"github.com/mmsrelay/mmsrelay/relay/store"
 )
 
-// Route sends the numbers that start with Prefix through Deliverer.
+// Route sends the numbers that start with Prefix via a route of
+// relay/deliver, converted for Profile.
 type Route struct {
-	Name      string // for logs, records and metrics, e.g. "mm4:+44"
-	Prefix    string // E.164 prefix; "+" matches all
-	Deliverer deliver.Route
-	Profile   adapt.Profile
+	Name    string // for logs, records and metrics, e.g. "mm4:+44"
+	Prefix  string // E.164 prefix; "+" matches all
+	Via     deliver.Route
+	Profile adapt.Profile
 }
 
 // EmailSender sends an email and reports per recipient
@@ -54,7 +55,7 @@ type Stores struct {
 	Queue store.Queue // required
 	KV    store.KV    // required: dedup keys, quarantine
 	// Admin lists, retries and drops for the admin API and purges
-	// finished messages hourly; nil: neither.
+	// finished messages every Queue.PurgeEvery; nil: neither.
 	Admin store.Admin
 	// Space checks free space at MAIL; nil: no check.
 	Space store.SpaceChecker
@@ -99,8 +100,7 @@ type QueueOptions struct {
 	// recipient again; it must cover conversion and delivery. Default 10m.
 	Lease time.Duration
 	// KeepBodies and KeepRecords are the retention of finished messages
-	// and of delivery records (store.PurgeOptions); both 0: no purge of
-	// messages and records.
+	// and of delivery records (store.PurgeOptions); 0 keeps them forever.
 	KeepBodies, KeepRecords time.Duration
 	// PurgeEvery is how often finished messages and expired reply tokens
 	// are purged; default 1h.

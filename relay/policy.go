@@ -36,6 +36,10 @@ type verdict struct {
 	reply string
 	// size is what the peer refused (tooLarge).
 	size int64
+	// wait, when positive, replaces the backoff of a retry (after a
+	// panic: RetryMax, so a message that crashes the relay cannot make
+	// it crash again at once).
+	wait time.Duration
 }
 
 // smallest is the size under which a "too large" answer is final: the
@@ -63,6 +67,9 @@ func (p *policy) settle(ctx context.Context, j *job, vs []verdict) {
 	m := j.Message
 	ups := make([]store.Update, 0, len(vs))
 	var failed []verdict
+	// One jitter for the group: recipients that went out together come
+	// due together, so a group MMS is tried again as one.
+	jitter := 0.8 + 0.4*rand.Float64()
 	for _, v := range vs {
 		u := store.Update{Ref: j.ref(v.idx), Lease: j.Lease(v.idx)}
 		addr := m.Rcpts[v.idx].Addr
@@ -80,7 +87,11 @@ func (p *policy) settle(ctx context.Context, j *job, vs []verdict) {
 			u.Op, u.Next, u.Budget, u.Reason = store.OpDeferred, now, v.size*7/10, "too large: "+v.reason
 			j.log.Info("too large: trying again smaller", "rcpt", addr, "size", v.size, "budget", u.Budget)
 		case retry:
-			next := now.Add(backoff(o.Queue, m.Rcpts[v.idx].Attempts))
+			wait := v.wait
+			if wait <= 0 {
+				wait = backoff(o.Queue, m.Rcpts[v.idx].Attempts, jitter)
+			}
+			next := now.Add(wait)
 			if next.After(m.Created.Add(o.Queue.Lifetime)) {
 				v.outcome, v.status = fail, "4.4.7"
 				v.reason = fmt.Sprintf("the message could not be delivered within %s; last problem: %s", o.Queue.Lifetime, v.reason)
@@ -133,13 +144,14 @@ func (p *policy) settle(ctx context.Context, j *job, vs []verdict) {
 }
 
 // backoff is the wait before the next attempt of a recipient tried
-// attempts times: exponential from RetryMin to RetryMax, with ±20% jitter.
-func backoff(q QueueOptions, attempts int) time.Duration {
+// attempts times: exponential from RetryMin to RetryMax, times jitter
+// (0.8 to 1.2).
+func backoff(q QueueOptions, attempts int, jitter float64) time.Duration {
 	d := q.RetryMin << min(max(attempts-1, 0), 20)
 	if d > q.RetryMax || d <= 0 {
 		d = q.RetryMax
 	}
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return time.Duration(float64(d) * jitter)
 }
 
 // permanentStatus is the DSN status of a permanent refusal: the peer's

@@ -36,7 +36,9 @@ func (p *purger) run(ctx context.Context) {
 // purge runs one round; a failure is logged and the next round tries
 // again.
 func (p *purger) purge(ctx context.Context, o *Options) {
-	if p.admin != nil && (o.Queue.KeepBodies > 0 || o.Queue.KeepRecords > 0) {
+	// Purge runs even when both retentions are zero (keep forever): it
+	// also removes expired duplicate-detection keys.
+	if p.admin != nil {
 		stats, err := p.admin.Purge(ctx, o.Now(), store.PurgeOptions{Messages: o.Queue.KeepBodies, Records: o.Queue.KeepRecords})
 		if err != nil && ctx.Err() == nil {
 			p.log.Error("purge", "err", err)

@@ -14,7 +14,9 @@
 //	watcher (mm4in.go)     resends what a peer took but never answered (Queue.Awaiting)
 //	notifier (bounce.go)   DSNs to the sender
 //
-// Relay itself is the lifecycle: New, Reload, Serve, Shutdown, Run, Kick.
+// Relay itself is the lifecycle (New, Reload, Serve, Shutdown, Run, Kick)
+// and the doors from outside: AcceptReply for polled mailboxes,
+// AdminHandler for the admin API, Metrics.
 package relay
 
 import (
@@ -184,16 +186,23 @@ func (r *Relay) Run(ctx context.Context) error {
 	watch := &watcher{queue: r.st.Queue, opts: r.o, notes: r.notes, metrics: r.metrics, log: r.log, kick: r.Kick}
 	purge := &purger{admin: r.st.Admin, opts: r.o, log: r.log, metrics: r.metrics}
 	var wg sync.WaitGroup
+	// start runs f until ctx is done: a panic that escapes it is logged
+	// and f starts again a second later, so no worker is lost for good.
 	start := func(name string, f func(context.Context)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					r.log.Error("panic", "in", name, "panic", p, "stack", string(debug.Stack()))
-				}
-			}()
-			f(ctx)
+			for ctx.Err() == nil {
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							r.log.Error("panic: restarting", "in", name, "panic", p, "stack", string(debug.Stack()))
+							sleep(ctx, time.Second)
+						}
+					}()
+					f(ctx)
+				}()
+			}
 		}()
 	}
 	for i := 0; i < o.Queue.Workers; i++ {

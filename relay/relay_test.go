@@ -142,7 +142,7 @@ func startRelay(t *testing.T, mod func(*Options)) *testRelay {
 		Hostname: "relay.test", Store: Stores{Queue: st.Queue, KV: st.KV, Admin: st.Admin, Space: st.Space},
 		Conversion: ConversionOptions{Recipients: mapping.RecipientOptions{Domains: []string{"mms.test"},
 			NumberOptions: mapping.NumberOptions{DefaultRegion: "US"}}},
-		Routes: []Route{{Name: "outbox", Prefix: "+", Deliverer: &deliver.Outbox{Dir: outbox}, Profile: prof}},
+		Routes: []Route{{Name: "outbox", Prefix: "+", Via: &deliver.Outbox{Dir: outbox}, Profile: prof}},
 		Queue:  QueueOptions{RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, Workers: 2},
 		SMTP:   SMTPOptions{Trusted: func(netip.Addr) bool { return false }},
 	}
@@ -299,7 +299,7 @@ func TestMM4RouteAndAnswers(t *testing.T) {
 	prof, _ := adapt.LookupProfile("basic")
 	r := startRelay(t, func(o *Options) {
 		o.Routes = append(o.Routes, Route{Name: "mm4:+44", Prefix: "+44", Profile: prof,
-			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test",
+			Via: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test",
 				OriginatorSystem: "system@mms.test", AckRequest: true}})
 		o.Peers = []Peer{{Name: "peer", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
 		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
@@ -385,7 +385,7 @@ func TestNoResponseResends(t *testing.T) {
 	prof, _ := adapt.LookupProfile("default")
 	r := startRelay(t, func(o *Options) {
 		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
-			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test", AckRequest: true}}}
+			Via: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test", AckRequest: true}}}
 		o.Queue.ResponseTimeout = 300 * time.Millisecond
 	})
 	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
@@ -407,7 +407,7 @@ func TestPeerDownThenUpAndBounce(t *testing.T) {
 	prof, _ := adapt.LookupProfile("default")
 	r := startRelay(t, func(o *Options) {
 		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
-			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerAddr, Timeout: 2 * time.Second}, Domain: "mms.peer.test"}}}
+			Via: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerAddr, Timeout: 2 * time.Second}, Domain: "mms.peer.test"}}}
 		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
 	})
 	if err := send(t, r.addr, "alice@example.com", []string{"+15551234567@mms.test"}, simpleMail); err != nil {
@@ -472,7 +472,7 @@ func TestTemporaryRes(t *testing.T) {
 	prof, _ := adapt.LookupProfile("default")
 	r := startRelay(t, func(o *Options) {
 		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
-			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test",
+			Via: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peerSink.addr}, Domain: "mms.peer.test",
 				OriginatorSystem: "system@mms.test", AckRequest: true}}}
 		o.Peers = []Peer{{Name: "peer", Networks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
 	})
@@ -644,7 +644,9 @@ type sizeRoute struct {
 	sizes []int
 }
 
-func (s *sizeRoute) Carries() mapping.Interface { return mapping.InterfacePDU }
+func (s *sizeRoute) Wire(*deliver.Message) deliver.Wire {
+	return deliver.Wire{Interface: mapping.InterfacePDU}
+}
 
 func (s *sizeRoute) Deliver(_ context.Context, m *deliver.Message) []deliver.Result {
 	b := m.PDU
@@ -671,7 +673,7 @@ func TestTooLargeGoesSmaller(t *testing.T) {
 	route := &sizeRoute{limit: 60 << 10}
 	prof, _ := adapt.LookupProfile("default")
 	r := startRelay(t, func(o *Options) {
-		o.Routes = []Route{{Name: "sized", Prefix: "+", Profile: prof, Deliverer: route}}
+		o.Routes = []Route{{Name: "sized", Prefix: "+", Profile: prof, Via: route}}
 	})
 	// A photo of noise: it compresses badly, so each budget shows.
 	img := image.NewRGBA(image.Rect(0, 0, 400, 300))

@@ -81,7 +81,7 @@ func (p *replyIn) process(ctx context.Context, j *job) {
 	}
 	raw, err := j.body(ctx)
 	if err != nil {
-		j.settleAll(ctx, verdict{outcome: retry, reason: "cannot read the stored message: " + err.Error()})
+		j.settleAll(ctx, bodyVerdict(err))
 		return
 	}
 	mms, err := parseReply(raw, ro.Carriers)

@@ -84,7 +84,7 @@ func TestReplyEndToEnd(t *testing.T) {
 	}
 	r := startRelay(t, func(o *Options) {
 		o.Routes = []Route{{Name: "mm4", Prefix: "+", Profile: prof,
-			Deliverer: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peer.addr}, Domain: "mms.peer.test"}}}
+			Via: &deliver.MM4{Peer: &deliver.SMTPPeer{Addr: peer.addr}, Domain: "mms.peer.test"}}}
 		o.Mailer = &deliver.Mailer{Smarthost: &deliver.SMTPPeer{Addr: mail.addr}}
 		book, err := replies.New(o.Store.KV, replies.Options{ReplyDomain: "reply.test", MMSDomain: "mms.test"})
 		if err != nil {

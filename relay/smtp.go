@@ -362,8 +362,6 @@ func (s *session) Data(r io.Reader) error {
 	}
 	o := s.f.opts()
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	in := &readErr{r: io.MultiReader(strings.NewReader(s.received(o)), r)}
 	if s.mm4 {
 		// Small: held and parsed here, answered in this transaction.
@@ -375,6 +373,8 @@ func (s *session) Data(r io.Reader) error {
 			return s.readError(err)
 		}
 		peer, _ := s.peer(o)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
 		return s.f.answers.handle(ctx, o, peer, raw)
 	}
 	kind := store.KindMMS
@@ -394,7 +394,9 @@ func (s *session) Data(r io.Reader) error {
 	env := store.Envelope{From: s.from, Recipients: s.rcpts, Ret: string(s.mailOpts.Return),
 		EnvID: s.mailOpts.EnvelopeID, ReceivedAt: o.Now().UTC(), RemoteIP: s.remote.String(),
 		HELO: s.helo, AuthUser: s.authUser, Kind: kind}
-	id, err := s.f.queue.Accept(ctx, env, body)
+	// No deadline on Accept: it reads the body from the client as it
+	// stores it, and the server's read timeout bounds each read.
+	id, err := s.f.queue.Accept(context.Background(), env, body)
 	if err != nil {
 		if in.err != nil {
 			return s.readError(in.err)
@@ -407,6 +409,8 @@ func (s *session) Data(r io.Reader) error {
 		return s.reject("store", errStore)
 	}
 	if header != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
 		s.f.answers.ackReply(ctx, o, header.buf.Bytes())
 	}
 	s.f.metrics.Inc("mmsrelay_accepted_total", "kind", string(kind))
@@ -463,14 +467,24 @@ func (h *headerTee) Write(p []byte) (int, error) {
 	room := h.max - old
 	h.buf.Write(p[:min(len(p), room)])
 	b := h.buf.Bytes()
-	// Search from just before the new bytes for a blank line.
-	from := max(old-3, 0)
-	if i := bytes.Index(b[from:], []byte("\r\n\r\n")); i >= 0 {
-		h.buf.Truncate(from + i + 4)
-		h.done = true
-	} else if i := bytes.Index(b[from:], []byte("\n\n")); i >= 0 {
-		h.buf.Truncate(from + i + 2)
-		h.done = true
+	// Search from just before the new bytes for a blank line: a line
+	// feed followed by another, with or without a carriage return
+	// between (mm4.Parse finds the end the same way).
+	from := max(old-2, 0)
+	for i := from; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		if i+1 < len(b) && b[i+1] == '\n' {
+			h.buf.Truncate(i + 2)
+			h.done = true
+			break
+		}
+		if i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n' {
+			h.buf.Truncate(i + 3)
+			h.done = true
+			break
+		}
 	}
 	if h.buf.Len() >= h.max {
 		h.done = true

@@ -57,6 +57,24 @@ func (j *job) body(ctx context.Context) ([]byte, error) {
 // ref names recipient idx of the job's message.
 func (j *job) ref(idx int) store.RcptRef { return store.RcptRef{ID: j.Message.ID, Index: idx} }
 
+// bodyVerdict is the verdict on every recipient when the stored body
+// cannot be read: a body over the size limit in force (lowered by a
+// reload) is refused for good, anything else is tried again.
+func bodyVerdict(err error) verdict {
+	if errors.Is(err, store.ErrInvalid) {
+		return verdict{outcome: fail, status: "5.3.4", reason: "the message is larger than this relay now takes: " + err.Error()}
+	}
+	return verdict{outcome: retry, reason: "cannot read the stored message: " + err.Error()}
+}
+
+// recording is the context for the store writes that end a job: they are
+// made even when the job's own context is done (its deadline passed, or
+// the relay is stopping), so that an outcome is recorded while the lease
+// still holds rather than repeated later.
+func recording(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
 // attempt records what the attempt on recipients idxs uses on the wire,
 // before it is made, in one commit.
 func (j *job) attempt(ctx context.Context, a store.Attempt, idxs []int) error {
@@ -64,6 +82,8 @@ func (j *job) attempt(ctx context.Context, a store.Attempt, idxs []int) error {
 	for i, idx := range idxs {
 		ups[i] = store.Update{Ref: j.ref(idx), Op: store.OpAttempt, Lease: j.Lease(idx), Attempt: a}
 	}
+	ctx, cancel := recording(ctx)
+	defer cancel()
 	return j.w.queue.Record(ctx, ups...)
 }
 
@@ -71,6 +91,8 @@ func (j *job) attempt(ctx context.Context, a store.Attempt, idxs []int) error {
 // under the retry policy.
 func (j *job) settle(ctx context.Context, vs ...verdict) {
 	if len(vs) > 0 {
+		ctx, cancel := recording(ctx)
+		defer cancel()
 		j.w.policy.settle(ctx, j, vs)
 	}
 }
@@ -134,14 +156,18 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // process hands j to the processor for its kind and turns a panic into a
-// retry of the recipients it had not settled.
+// retry of the recipients it had not settled. The work must end well
+// within the lease (at 90% of it), or another worker could take the
+// recipients while this one still delivers them.
 func (w *worker) process(ctx context.Context, j *job) {
+	ctx, cancel := context.WithTimeout(ctx, j.o.Queue.Lease*9/10)
+	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
 			j.log.Error("panic processing a message", "panic", p, "stack", string(debug.Stack()))
 			// Recipients already settled are refused as ErrLeaseLost
 			// and dropped.
-			j.settleAll(ctx, verdict{outcome: retry, reason: "internal error"})
+			j.settleAll(ctx, verdict{outcome: retry, reason: "internal error", wait: j.o.Queue.RetryMax})
 		}
 	}()
 	p, ok := w.processors[j.Message.Envelope.Kind]

@@ -77,7 +77,7 @@ func (w *walker) entity(h textproto.Header, body []byte, depth int, cut bool) er
 			return fmt.Errorf("%w: multiparts nested deeper than %d", ErrTooLarge, w.lim.MaxDepth)
 		}
 		raws, closed := mimesplit.Multipart(body, params["boundary"])
-		if raws == nil && !closed {
+		if len(raws) == 0 && !closed {
 			if len(w.parts) > 0 {
 				return nil
 			}

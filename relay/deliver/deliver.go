@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mmsrelay/mmsrelay/mapping"
+	"github.com/mmsrelay/mmsrelay/mapping/mm4"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
 )
 
@@ -89,13 +90,26 @@ type Result struct {
 	Size int
 }
 
+// Wire is what a route puts on the wire for a message, which is what the
+// message is sized for: the conversion measures exactly what the route
+// will send.
+type Wire struct {
+	// Interface is the form on the wire: the binary PDU, an MM4 message
+	// or a plain MIME mail.
+	Interface mapping.Interface
+	// Forward, on InterfaceMM4 and InterfaceMM3, is how the route builds
+	// the MIME message with mm4.NewForward: the same options size it and
+	// send it.
+	Forward mm4.ForwardOptions
+}
+
 // Route is a way to the operator: the outbox, an MMSC over MM4, MM3, and
 // the interfaces to come. Every route type implements it in its own file
 // and has one entry in the registry (registry.go).
 type Route interface {
-	// Carries says what the route puts on the wire, which is what a
-	// message is sized for.
-	Carries() mapping.Interface
+	// Wire says what the route puts on the wire for m. m has everything
+	// but the converted MMS (MMS, PDU): it is asked before conversion.
+	Wire(m *Message) Wire
 	// Deliver delivers m and returns one result per recipient, in order.
 	// It never returns fewer results than m has recipients.
 	Deliver(ctx context.Context, m *Message) []Result

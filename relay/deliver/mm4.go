@@ -33,19 +33,26 @@ func buildMM4(rc config.Route, env Env) (Route, error) {
 		LocalDomain: env.LocalDomain, AckRequest: rc.AckRequest}, nil
 }
 
-// Carries returns mapping.InterfaceMM4.
-func (r *MM4) Carries() mapping.Interface { return mapping.InterfaceMM4 }
+// Wire is an MM4_forward.REQ, built with r.forward(m).
+func (r *MM4) Wire(m *Message) Wire {
+	return Wire{Interface: mapping.InterfaceMM4, Forward: r.forward(m)}
+}
+
+// forward is how r builds m's MM4_forward.REQ, for sizing and sending.
+func (r *MM4) forward(m *Message) mm4.ForwardOptions {
+	return mm4.ForwardOptions{TransactionID: m.TransactionID, MessageID: m.MessageID,
+		From: m.From, Sender: envelopeFrom(m, r.LocalDomain), Recipients: m.Recipients, Bcc: m.Bcc,
+		AckRequest: r.AckRequest, OriginatorSystem: r.OriginatorSystem}
+}
 
 // Deliver sends m in one SMTP transaction, one RCPT per number. A
 // recipient the peer took is Delivered, or Awaiting when AckRequest asks
 // the peer to answer with an MM4_forward.RES.
 func (r *MM4) Deliver(ctx context.Context, m *Message) []Result {
 	var buf bytes.Buffer
-	from := envelopeFrom(m, r.LocalDomain)
-	f := mm4.NewForward(m.MMS, mm4.ForwardOptions{TransactionID: m.TransactionID, MessageID: m.MessageID,
-		From: m.From, Sender: from, Recipients: m.Recipients, Bcc: m.Bcc,
-		AckRequest: r.AckRequest, OriginatorSystem: r.OriginatorSystem})
-	if err := mm4.WriteForward(&buf, f); err != nil {
+	opts := r.forward(m)
+	from := opts.Sender
+	if err := mm4.WriteForward(&buf, mm4.NewForward(m.MMS, opts)); err != nil {
 		return all(m, Result{Outcome: Bounce, Reason: "cannot write the MM4 message: " + err.Error()})
 	}
 	rcpts := make([]string, len(m.Recipients))
@@ -92,16 +99,24 @@ func buildMM3(rc config.Route, env Env) (Route, error) {
 	return &MM3{Peer: routePeer(rc, env), GatewayDomain: rc.GatewayDomain}, nil
 }
 
-// Carries returns mapping.InterfaceMM3.
-func (r *MM3) Carries() mapping.Interface { return mapping.InterfaceMM3 }
+// Wire is a plain MIME mail, built with r.forward(m).
+func (r *MM3) Wire(m *Message) Wire {
+	return Wire{Interface: mapping.InterfaceMM3, Forward: r.forward(m)}
+}
 
-// Deliver sends m in one SMTP transaction.
-func (r *MM3) Deliver(ctx context.Context, m *Message) []Result {
+// forward is how r builds m's mail, for sizing and sending.
+func (r *MM3) forward(m *Message) mm4.ForwardOptions {
 	opts := mm4.ForwardOptions{TransactionID: m.TransactionID, MessageID: m.MessageID, From: m.From,
 		Recipients: m.Recipients, Form: mm4.FormGateway, GatewayDomain: r.GatewayDomain, Bcc: m.Bcc, Plain: true}
 	if r.KeepPlus {
 		opts.Form = mm4.FormGatewayE164
 	}
+	return opts
+}
+
+// Deliver sends m in one SMTP transaction.
+func (r *MM3) Deliver(ctx context.Context, m *Message) []Result {
+	opts := r.forward(m)
 	rcpts := make([]string, len(m.Recipients))
 	for i, n := range m.Recipients {
 		rcpts[i] = opts.Address(n)

@@ -31,8 +31,8 @@ func buildOutbox(rc config.Route, env Env) (Route, error) {
 	return &Outbox{Dir: rc.Dir, Describe: env.Describe}, nil
 }
 
-// Carries returns mapping.InterfacePDU.
-func (o *Outbox) Carries() mapping.Interface { return mapping.InterfacePDU }
+// Wire is the binary PDU.
+func (o *Outbox) Wire(*Message) Wire { return Wire{Interface: mapping.InterfacePDU} }
 
 // OutboxRecord is the content of an outbox .json file.
 type OutboxRecord struct {

@@ -42,7 +42,7 @@ func TestBuild(t *testing.T) {
 
 	r, err := Build(config.Route{Type: "outbox", Dir: t.TempDir()}, env)
 	o, ok := r.(*Outbox)
-	if err != nil || !ok || o.Describe == nil || r.Carries() != mapping.InterfacePDU {
+	if err != nil || !ok || o.Describe == nil || r.Wire(&Message{}).Interface != mapping.InterfacePDU {
 		t.Fatalf("Build(outbox) = %#v, %v", r, err)
 	}
 	if res := r.Deliver(context.Background(), testMessage()); res[0].Outcome != Delivered {
@@ -56,7 +56,7 @@ func TestBuild(t *testing.T) {
 		Username: "u", Password: "p", AckRequest: true, MaxRate: 5, MaxConnections: 2}
 	r, err = Build(rc, env)
 	m4, ok := r.(*MM4)
-	if err != nil || !ok || r.Carries() != mapping.InterfaceMM4 {
+	if err != nil || !ok || r.Wire(&Message{}).Interface != mapping.InterfaceMM4 {
 		t.Fatalf("Build(mm4) = %#v, %v", r, err)
 	}
 	wantPeer := SMTPPeer{Addr: "127.0.0.1:2526", TLS: "starttls", Username: "u", Password: "p", HeloName: "relay.test",
@@ -72,7 +72,7 @@ func TestBuild(t *testing.T) {
 
 	r, err = Build(config.Route{Type: "mm3", Host: "127.0.0.1:2527", GatewayDomain: "gw.test", TLS: "none"}, env)
 	m3, ok := r.(*MM3)
-	if err != nil || !ok || r.Carries() != mapping.InterfaceMM3 || m3.GatewayDomain != "gw.test" ||
+	if err != nil || !ok || r.Wire(&Message{}).Interface != mapping.InterfaceMM3 || m3.GatewayDomain != "gw.test" ||
 		m3.Peer.Addr != "127.0.0.1:2527" || m3.Peer.HeloName != "relay.test" {
 		t.Errorf("Build(mm3) = %#v, %v", r, err)
 	}

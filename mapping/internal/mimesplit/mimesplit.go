@@ -74,7 +74,8 @@ func ValidKey(k []byte) bool {
 // boundaries, and a missing close delimiter: closed is then false and the
 // last part is what follows the last boundary line, however little (it
 // may be empty; there is none when that line ends the body without a line
-// break). It returns nil parts when no boundary line is found.
+// break). It returns nil parts when no boundary line is found, and an
+// empty, non-nil list when one is found but no part follows it.
 func Multipart(body []byte, boundary string) (parts [][]byte, closed bool) {
 	delim := []byte("--" + boundary)
 	start := -1 // start of the current part
@@ -113,6 +114,9 @@ func Multipart(body []byte, boundary string) (parts [][]byte, closed bool) {
 	}
 	if !closed && start >= 0 && start <= len(body) {
 		parts = append(parts, body[start:])
+	}
+	if parts == nil && start >= 0 {
+		parts = [][]byte{} // a boundary line, but no part: not "none found"
 	}
 	return parts, closed
 }

@@ -42,3 +42,18 @@ func TestMultipart(t *testing.T) {
 		}
 	}
 }
+
+// TestMultipartBoundaryAtEnd: a body that ends with a boundary line and
+// no line break has a boundary but no part: an empty list, not nil (nil
+// means no boundary line at all).
+func TestMultipartBoundaryAtEnd(t *testing.T) {
+	for _, body := range []string{"preamble\r\n--b", "preamble\n--b", "--b"} {
+		parts, closed := Multipart([]byte(body), "b")
+		if parts == nil || len(parts) != 0 || closed {
+			t.Errorf("Multipart(%q) = %q, %v; want no parts (not nil), not closed", body, parts, closed)
+		}
+	}
+	if parts, _ := Multipart([]byte("no boundary here\r\n"), "b"); parts != nil {
+		t.Errorf("Multipart without a boundary line = %q, want nil", parts)
+	}
+}
