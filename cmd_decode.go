@@ -48,8 +48,9 @@ content_type is the message's content type.
 A WSP Push PDU (as an m-notification-ind arrives over SMS or WAP push) is
 unwrapped first; error offsets then count from the start of the push.
 
-Input that is not a PDU makes decode fail with a line saying so. Email
-(MM4) input is recognised but not decoded yet.
+An MM4 message (the X-Mms-* mail MMSCs exchange) is read into the same
+JSON: its headers as the PDU fields they carry, its MIME parts as parts.
+Other input that is not a PDU makes decode fail with a line saying so.
 `
 
 // maxInput bounds what decode reads: no MMS comes near it.

@@ -152,6 +152,9 @@ func ToMMS(ctx context.Context, e *Email, rcpts []MMSRecipient, opts ConvertOpti
 		for _, it := range items {
 			need += len(it.Data)
 		}
+		// Adapted media fit the limit: a 10 MB photo does not make a
+		// 10 MB buffer for a 600 KB message.
+		need = min(need, limit+4096)
 	}
 	buf, _ := m.Append(make([]byte, 0, need))
 	overhead := len(buf) + 1200 + 220*len(items) + min(len(text), maxText) + 200
