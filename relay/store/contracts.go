@@ -36,14 +36,17 @@ type Queue interface {
 	// 250 on a nil error. Every recipient starts Queued and due at once.
 	Accept(ctx context.Context, env Envelope, r io.Reader) (id string, err error)
 
-	// Claim takes req.Limit recipients (and the rest of the last message's,
-	// see ClaimRequest.Limit) that are due at req.Now:
+	// Claim takes recipients that are due at req.Now, oldest first:
 	// Queued or Deferred ones whose next attempt has come, and Delivering
-	// ones whose lease has expired (their owner died). Each becomes
-	// Delivering, owned by req.Owner until req.Now+req.Lease (NextAttempt
-	// holds the lease's end), with its attempt count incremented, all
-	// committed before Claim returns: the attempt is on record before it is
-	// made. Recipients of one message are grouped in one Job.
+	// ones whose lease has expired (their owner died). It takes messages
+	// whole: with one recipient of a message it takes every recipient of
+	// that message due at req.Now, whenever each became due, so that one
+	// group MMS is never split between claims (see ClaimRequest.Limit).
+	// Each becomes Delivering, owned by req.Owner until
+	// req.Now+req.Lease (NextAttempt holds the lease's end), with its
+	// attempt count incremented, all committed before Claim returns: the
+	// attempt is on record before it is made. The recipients of one
+	// message form one Job, in index order.
 	Claim(ctx context.Context, req ClaimRequest) ([]Job, error)
 
 	// Record applies updates in one commit. An update that names a Lease
@@ -155,9 +158,11 @@ type ClaimRequest struct {
 	// Lease is how long the claim holds before another owner may take the
 	// recipient again; it must cover conversion and delivery.
 	Lease time.Duration
-	// Limit is the number of recipients taken, unless the last message
-	// claimed has more recipients due: they are taken too, so that the
-	// numbers of one group MMS go out together.
+	// Limit is the number of recipients Claim aims to take. It counts
+	// recipients, but a message is never split: once Limit is reached no
+	// further message is started, and the message that reaches it comes
+	// with all its due recipients, so a claim may return more than Limit.
+	// A Limit of 1 takes one message.
 	Limit int
 }
 

@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -288,7 +288,11 @@ func (s *Bolt) Body(ctx context.Context, id string) (Body, error) {
 
 // Claim implements Queue.Claim. The due index holds waiting recipients by
 // next attempt and Delivering ones by the end of their lease, so one cursor
-// finds both, oldest first.
+// finds both, oldest first. For each message it reaches, Claim takes every
+// recipient of that message due at req.Now, read from the message's own
+// recipients (the rcpt bucket), not from neighbours in the due index: after
+// a retry with jittered backoff, the recipients of one message are due at
+// slightly different times and need not sit side by side there.
 func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 	if req.Limit <= 0 {
 		return nil, nil
@@ -301,56 +305,55 @@ func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
 		jobs = jobs[:0] // fn may run again: start afresh
 		max := dueKey(now, "", 0)[:8]
-		var refs []RcptRef
+		// Collect first, then write: bbolt cursors must not be mutated
+		// while iterating.
+		type claimed struct {
+			id    string
+			rcpts []Rcpt // the due recipients, as read
+		}
+		var msgs []claimed
+		taken := map[string]bool{}
+		n := 0
 		c := tx.Bucket(bDue).Cursor()
-		// The recipients of one message due at the same time sit side by
-		// side in the index (time ‖ id ‖ index): a claim that reaches its
-		// limit still takes the rest of the message it is in, so the
-		// numbers of one group MMS are never split between workers.
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && n < req.Limit; k, _ = c.Next() {
 			if bytes.Compare(k[:8], max) > 0 {
 				break
 			}
 			ref := RcptRef{string(k[8 : 8+idLen]), int(binary.BigEndian.Uint16(k[8+idLen:]))}
-			if len(refs) >= req.Limit && ref.ID != refs[len(refs)-1].ID {
-				break
+			if taken[ref.ID] {
+				continue // taken with its message
 			}
-			refs = append(refs, ref)
+			taken[ref.ID] = true
+			due, err := dueRcpts(tx, ref.ID, now)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(due, func(r Rcpt) bool { return r.Index == ref.Index }) {
+				return fmt.Errorf("%w: due index names %s, which is not due", ErrInvalid, ref)
+			}
+			msgs = append(msgs, claimed{ref.ID, due})
+			n += len(due)
 		}
-		byID := map[string]int{}
-		var jobIDs []string
-		for _, ref := range refs {
-			err := updateRcpt(tx, ref, func(r *Rcpt) error {
-				if !r.Status.Waiting() && r.Status != Delivering {
-					return fmt.Errorf("%w: due index names %s in state %s", ErrInvalid, ref, r.Status)
-				}
+		for _, m := range msgs {
+			var idx []int
+			for _, old := range m.rcpts {
+				r := old
 				r.Status = Delivering
 				r.Owner = req.Owner
 				r.Attempts++
 				r.LastAttempt = now
 				r.NextAttempt = now.Add(req.Lease)
 				r.Updated = now
-				return nil
-			})
+				if err := putRcpt(tx, m.id, &old, &r); err != nil {
+					return err
+				}
+				idx = append(idx, r.Index)
+			}
+			msg, err := loadMessage(tx, m.id)
 			if err != nil {
 				return err
 			}
-			j, ok := byID[ref.ID]
-			if !ok {
-				j = len(jobs)
-				byID[ref.ID] = j
-				jobs = append(jobs, Job{})
-				jobIDs = append(jobIDs, ref.ID)
-			}
-			jobs[j].Rcpts = append(jobs[j].Rcpts, ref.Index)
-		}
-		for i := range jobs {
-			m, err := loadMessage(tx, jobIDs[i])
-			if err != nil {
-				return err
-			}
-			jobs[i].Message = m
-			sort.Ints(jobs[i].Rcpts)
+			jobs = append(jobs, Job{Message: msg, Rcpts: idx}) // in index order, as read
 		}
 		return nil
 	})
@@ -358,6 +361,25 @@ func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 		return nil, fmt.Errorf("store: claim: %w", err)
 	}
 	return jobs, nil
+}
+
+// dueRcpts returns the recipients of message id that are due at now, in
+// index order: waiting ones whose next attempt has come and Delivering
+// ones whose lease has ended.
+func dueRcpts(tx *bolt.Tx, id string, now time.Time) ([]Rcpt, error) {
+	var due []Rcpt
+	c := tx.Bucket(bRcpt).Cursor()
+	prefix := []byte(id)
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var r Rcpt
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("decode recipient %x: %w", k, err)
+		}
+		if indexedDue(&r) && !r.NextAttempt.After(now) {
+			due = append(due, r)
+		}
+	}
+	return due, nil
 }
 
 // NextDue implements Queue.NextDue.

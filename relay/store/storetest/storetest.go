@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Backend) {
 	}{
 		{"AcceptGetBody", testAcceptGetBody},
 		{"ClaimOrderAndGrouping", testClaimOrder},
+		{"ClaimWholeMessage", testClaimWholeMessage},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"RecordGroup", testRecordGroup},
 		{"AttemptLookup", testAttemptLookup},
@@ -258,6 +259,53 @@ func testClaimOrder(t *testing.T, h *harness) {
 	ref2, lease := h.one("C", at, time.Minute)
 	if ref2 != ref || lease.Attempt != 2 || h.rcpt(ref).Attempts != 2 {
 		t.Fatalf("claim after deferral = %v %+v, want %v attempt 2", ref2, lease, ref)
+	}
+}
+
+// testClaimWholeMessage: the recipients of one message, due at slightly
+// different times (jittered backoff after a retry, a lease that ended), are
+// claimed together even when another message's recipient is due between
+// them and the limit is 1; one not yet due stays.
+func testClaimWholeMessage(t *testing.T, h *harness) {
+	t0 := time.Now().Add(time.Second) // after the accepts below
+	idA := h.accept("group", "+1", "+2", "+3", "+4")
+	idB := h.accept("single", "+5")
+	jobs := h.claim("A", t0, time.Minute, 10)
+	if len(jobs) != 2 || jobs[0].Message.ID != idA || jobs[1].Message.ID != idB {
+		t.Fatalf("first Claim = %+v, want %s and %s", jobs, idA, idB)
+	}
+	ja, jb := jobs[0], jobs[1]
+	at := t0.Add(time.Minute) // A/0 stays Delivering; its lease ends at at
+	h.record(
+		store.Update{Ref: store.RcptRef{ID: idA, Index: 1}, Op: store.OpDeferred, Lease: ja.Lease(1), Next: at.Add(time.Millisecond)},
+		store.Update{Ref: store.RcptRef{ID: idA, Index: 2}, Op: store.OpDeferred, Lease: ja.Lease(2), Next: at.Add(2 * time.Millisecond)},
+		store.Update{Ref: store.RcptRef{ID: idA, Index: 3}, Op: store.OpDeferred, Lease: ja.Lease(3), Next: at.Add(time.Hour)},
+		// B is due between A's recipients.
+		store.Update{Ref: store.RcptRef{ID: idB, Index: 0}, Op: store.OpDeferred, Lease: jb.Lease(0), Next: at.Add(500 * time.Microsecond)},
+	)
+	now := at.Add(5 * time.Millisecond)
+	jobs = h.claim("B", now, time.Minute, 1)
+	if len(jobs) != 1 || jobs[0].Message.ID != idA || fmt.Sprint(jobs[0].Rcpts) != "[0 1 2]" {
+		t.Fatalf("Claim(limit 1) at t+5ms = %+v, want %s [0 1 2] and nothing else", jobs, idA)
+	}
+	for _, i := range jobs[0].Rcpts {
+		r := jobs[0].Message.Rcpts[i]
+		if r.Status != store.Delivering || r.Owner != "B" || r.Attempts != 2 || !r.NextAttempt.Equal(now.Add(time.Minute)) {
+			t.Fatalf("claimed %s/%d = %+v", idA, i, r)
+		}
+	}
+	if r := jobs[0].Message.Rcpts[3]; r.Status != store.Deferred || !r.NextAttempt.Equal(at.Add(time.Hour)) {
+		t.Fatalf("recipient not yet due = %+v, want it left Deferred", r)
+	}
+	jobs = h.claim("B", now, time.Minute, 10)
+	if len(jobs) != 1 || jobs[0].Message.ID != idB || fmt.Sprint(jobs[0].Rcpts) != "[0]" {
+		t.Fatalf("second Claim = %+v, want %s [0]", jobs, idB)
+	}
+	if jobs := h.claim("C", now, time.Minute, 10); len(jobs) != 0 {
+		t.Fatalf("third Claim = %+v, want nothing", jobs)
+	}
+	if r := h.rcpt(store.RcptRef{ID: idA, Index: 3}); r.Status != store.Deferred || r.Attempts != 1 {
+		t.Fatalf("%s/3 after the claims = %+v, want Deferred, one attempt", idA, r)
 	}
 }
 
