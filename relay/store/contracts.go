@@ -196,12 +196,14 @@ const (
 	// any state: an MM4 delivery report such as "Retrieved".
 	OpReport
 	// OpAnswered records the awaited answer (Update.Report): the
-	// recipient no longer awaits one.
+	// recipient no longer awaits one. With Update.IfAwaiting it applies
+	// only while one is awaited (the watcher giving up on an answer).
 	OpAnswered
 	// OpRequeue makes a Delivered recipient Deferred again, due at
 	// Update.Next: a peer that took the message but never confirmed it,
 	// or answered with a temporary failure, gets it again with the same
-	// identifiers.
+	// identifiers. With Update.IfAwaiting it applies only while an answer
+	// is awaited.
 	OpRequeue
 )
 
@@ -223,6 +225,14 @@ type Update struct {
 	// OpAttempt, OpDelivered, OpDeferred and OpFailed from a worker name
 	// it. An update without one (a report, an operator) checks no lease.
 	Lease Lease
+	// IfAwaiting, with OpRequeue or OpAnswered: apply only while the
+	// recipient still awaits an answer (AnswerBy set); otherwise the
+	// update is refused with an *UpdateError wrapping ErrInvalid. The
+	// answer watcher sets it, so that an answer recorded after it listed
+	// Awaiting (OpAnswered, which clears AnswerBy) is not undone by a
+	// requeue that sends a confirmed message again. With another op the
+	// update is refused (ErrInvalid).
+	IfAwaiting bool
 
 	Attempt  Attempt   // OpAttempt
 	PeerID   string    // OpDelivered

@@ -476,6 +476,14 @@ func applyOp(r *Rcpt, u Update, now time.Time) error {
 		}
 		return nil
 	}
+	if u.IfAwaiting {
+		if u.Op != OpRequeue && u.Op != OpAnswered {
+			return fmt.Errorf("%w: IfAwaiting with %v", ErrInvalid, u.Op)
+		}
+		if r.AnswerBy.IsZero() {
+			return fmt.Errorf("%w: recipient is %s and awaits no answer", ErrInvalid, r.Status)
+		}
+	}
 	switch u.Op {
 	case OpAttempt:
 		if err := claimed(); err != nil {

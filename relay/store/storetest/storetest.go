@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Backend) {
 		{"AnsweredBeforeDelivered", testAnsweredBefore},
 		{"AwaitingAndAnswered", testAwaiting},
 		{"Requeue", testRequeue},
+		{"IfAwaiting", testIfAwaiting},
 		{"Counts", testCounts},
 		{"NextDue", testNextDue},
 		{"Admin", testAdmin},
@@ -537,6 +538,87 @@ func testRequeue(t *testing.T, h *harness) {
 	}
 	if r := h.rcpt(ref); r.TransactionID != "T1" {
 		t.Fatalf("requeued recipient lost its identifiers: %+v", r)
+	}
+}
+
+// testIfAwaiting: the answer watcher's OpRequeue and OpAnswered with
+// IfAwaiting apply only while the recipient still awaits an answer, so an
+// answer recorded after Awaiting listed it is not undone.
+func testIfAwaiting(t *testing.T, h *harness) {
+	now := time.Now().Add(time.Second) // after the accept below
+	id := h.accept("body", "+1", "+2", "+3", "+4", "+5")
+	j := h.claim("A", now, time.Minute, 10)[0]
+	refs := j.Refs()
+	by := now.Add(time.Minute)
+	var ups []store.Update
+	for i, ref := range refs[:4] {
+		ups = append(ups, store.Update{Ref: ref, Op: store.OpDelivered, Lease: j.Lease(i), PeerID: fmt.Sprint("p", i), AnswerBy: by})
+	}
+	h.record(ups...)
+	listed, err := h.q.Awaiting(h.ctx, by, 0)
+	h.check(err, "Awaiting")
+	if fmt.Sprint(listed) != fmt.Sprint(refs[:4]) {
+		t.Fatalf("Awaiting = %v, want %v", listed, refs[:4])
+	}
+	// The answers to 1 and 3 arrive after the watcher listed them.
+	h.record(
+		store.Update{Ref: refs[1], Op: store.OpAnswered, Report: "Ok"},
+		store.Update{Ref: refs[3], Op: store.OpAnswered, Report: "Ok"},
+	)
+	next := by.Add(time.Minute)
+	err = h.q.Record(h.ctx,
+		store.Update{Ref: refs[0], Op: store.OpRequeue, IfAwaiting: true, Next: next, Reason: "no answer"},
+		store.Update{Ref: refs[1], Op: store.OpRequeue, IfAwaiting: true, Next: next, Reason: "no answer"},
+		store.Update{Ref: refs[2], Op: store.OpAnswered, IfAwaiting: true, Report: "timeout"},
+		store.Update{Ref: refs[3], Op: store.OpAnswered, IfAwaiting: true, Report: "timeout"},
+		// Not delivered, so awaiting nothing.
+		store.Update{Ref: refs[4], Op: store.OpRequeue, IfAwaiting: true, Next: next},
+		store.Update{Ref: refs[4], Op: store.OpAnswered, IfAwaiting: true, Report: "timeout"},
+	)
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("Record with refusals = %v, want the refusals joined", err)
+	}
+	var refused []string
+	for _, e := range joined.Unwrap() {
+		var ue *store.UpdateError
+		if !errors.As(e, &ue) || !errors.Is(e, store.ErrInvalid) {
+			t.Fatalf("refusal %v is not an *UpdateError wrapping ErrInvalid", e)
+		}
+		refused = append(refused, fmt.Sprint(ue.Update.Ref.Index, ue.Update.Op))
+	}
+	if want := "[1 requeue 3 answered 4 requeue 4 answered]"; fmt.Sprint(refused) != want {
+		t.Fatalf("refused %v (%v), want %s", refused, err, want)
+	}
+	m, err := h.q.Get(h.ctx, id)
+	h.check(err, "Get")
+	r := m.Rcpts
+	if r[0].Status != store.Deferred || !r[0].NextAttempt.Equal(next) || !r[0].AnswerBy.IsZero() || r[0].LastError != "no answer" {
+		t.Fatalf("requeued while awaiting: %+v", r[0])
+	}
+	if r[1].Status != store.Delivered || r[1].Report != "Ok" || !r[1].AnswerBy.IsZero() || r[1].LastError != "" {
+		t.Fatalf("requeue after the answer changed the recipient: %+v", r[1])
+	}
+	if r[2].Status != store.Delivered || r[2].Report != "timeout" || !r[2].AnswerBy.IsZero() {
+		t.Fatalf("answered while awaiting: %+v", r[2])
+	}
+	if r[3].Status != store.Delivered || r[3].Report != "Ok" {
+		t.Fatalf("answer after the answer changed the recipient: %+v", r[3])
+	}
+	if r[4].Status != store.Delivering || r[4].Report != "" {
+		t.Fatalf("refused updates changed a claimed recipient: %+v", r[4])
+	}
+	if got, _ := h.q.Awaiting(h.ctx, next, 0); len(got) != 0 {
+		t.Fatalf("Awaiting after the watcher = %v, want nothing", got)
+	}
+	// Only the requeued one is claimable again.
+	jobs := h.claim("B", next, time.Minute, 10)
+	if len(jobs) != 1 || fmt.Sprint(jobs[0].Rcpts) != "[0 4]" {
+		t.Fatalf("Claim after the watcher = %+v, want [0 4] (4's lease ended)", jobs)
+	}
+	// IfAwaiting means nothing to other ops: refused.
+	if err := h.q.Record(h.ctx, store.Update{Ref: refs[1], Op: store.OpReport, IfAwaiting: true, Report: "x"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("OpReport with IfAwaiting = %v, want ErrInvalid", err)
 	}
 }
 
