@@ -33,19 +33,26 @@ type lener interface{ Len() int }
 
 // Accept implements Queue.Accept. A body of at most Options.InlineMax
 // bytes is read straight into the value stored in the database (one copy);
-// a larger one is streamed into a spool file. A reader that tells its
-// length (*bytes.Reader, say) is checked against the free-space reserve
-// with that size up front.
+// a larger one is streamed into a spool file. The free-space reserve
+// (Options.MinFree) is checked against the body's actual size: up front
+// when r tells its length (*bytes.Reader, say), and in any case once the
+// size is known, before the commit: after reading an inline body, and while
+// spooling a large one, which stops as soon as the body would eat into the
+// reserve.
 func (s *Bolt) Accept(ctx context.Context, env Envelope, r io.Reader) (string, error) {
 	known := -1
 	if l, ok := r.(lener); ok {
 		known = l.Len()
 	}
-	if err := s.checkSpace(int64(max(known, 0))); err != nil {
+	room, err := s.room()
+	if err != nil {
 		return "", fmt.Errorf("store: accept: %w", err)
 	}
+	if size := int64(max(known, 0)); size > room {
+		return "", fmt.Errorf("store: accept: %w", s.noRoom(room, size))
+	}
 	if s.opts.InlineMax < 0 || known > s.opts.InlineMax {
-		return s.accept(ctx, env, nil, r)
+		return s.accept(ctx, env, nil, r, room)
 	}
 	// val is the stored value: a 0 byte, then the body.
 	var val []byte
@@ -57,14 +64,14 @@ func (s *Bolt) Accept(ctx context.Context, env Envelope, r io.Reader) (string, e
 	} else {
 		val = make([]byte, 1, 1+min(s.opts.InlineMax+1, 32<<10))
 	}
-	val, err := readUpTo(val, r, s.opts.InlineMax+2)
+	val, err = readUpTo(val, r, s.opts.InlineMax+2)
 	if err != nil {
 		return "", fmt.Errorf("store: accept: read body: %w", err)
 	}
 	if len(val) <= s.opts.InlineMax+1 {
-		return s.accept(ctx, env, val, nil)
+		return s.accept(ctx, env, val, nil, room)
 	}
-	return s.accept(ctx, env, nil, io.MultiReader(bytes.NewReader(val[1:]), r))
+	return s.accept(ctx, env, nil, io.MultiReader(bytes.NewReader(val[1:]), r), room)
 }
 
 // readUpTo appends from r to buf until io.EOF or until buf holds limit
@@ -88,11 +95,14 @@ func readUpTo(buf []byte, r io.Reader, limit int) ([]byte, error) {
 
 // accept stores a message whose body is either inline (r == nil: val, a 0
 // byte followed by the body, goes into the database in the same transaction
-// as the record) or read from r into a spool file. A spool file is written to a temporary name, fsynced
-// and renamed to spool/<id> before the record is committed, and the spool
-// directory is fsynced by the same group commit, so the record is the commit
-// marker: a file without one is an orphan that Open removes.
-func (s *Bolt) accept(ctx context.Context, env Envelope, val []byte, r io.Reader) (string, error) {
+// as the record) or read from r into a spool file. A spool file is written
+// to a temporary name, fsynced and renamed to spool/<id> before the record
+// is committed, and the spool directory is fsynced by the same group
+// commit, so the record is the commit marker: a file without one is an
+// orphan that Open removes. room is how many bytes the body may take
+// before free space falls under the reserve (see Bolt.room); a larger body
+// is refused with ErrDiskFull and nothing is kept.
+func (s *Bolt) accept(ctx context.Context, env Envelope, val []byte, r io.Reader, room int64) (string, error) {
 	if len(env.Recipients) == 0 {
 		return "", fmt.Errorf("store: accept: %w: no recipients", ErrInvalid)
 	}
@@ -114,14 +124,23 @@ func (s *Bolt) accept(ctx context.Context, env Envelope, val []byte, r io.Reader
 	var size int64
 	spooled := r != nil
 	if spooled {
-		n, err := writeFileSync(s.spoolDir, id, io.TeeReader(r, h))
+		n, err := writeFileSync(s.spoolDir, id, io.TeeReader(&roomReader{s: s, r: r, room: room}, h))
 		if err != nil {
 			return "", wrapErr("accept: write body", err)
 		}
 		size = n
+		// The file now takes its space: check the reserve again with what
+		// is actually free, which other accepts may have used meanwhile.
+		if err := s.checkSpace(0); err != nil {
+			os.Remove(filepath.Join(s.spoolDir, id))
+			return "", fmt.Errorf("store: accept %s: %w", id, err)
+		}
 	} else {
-		h.Write(val[1:])
 		size = int64(len(val) - 1)
+		if size > room {
+			return "", fmt.Errorf("store: accept: %w", s.noRoom(room, size))
+		}
+		h.Write(val[1:])
 	}
 	m := &Message{ID: id, Envelope: env, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), Created: now}
 	mjs, err := json.Marshal(m)
