@@ -434,8 +434,9 @@ func (s *Bolt) Record(ctx context.Context, updates ...Update) error {
 	op := &writeOp{done: make(chan error, 1), records: true}
 	op.fn = func(tx *bolt.Tx) error {
 		refused = refused[:0] // fn may run again: start afresh
+		msgs := msgCache{}
 		for _, u := range updates {
-			err := applyUpdate(tx, u, now)
+			err := applyUpdate(tx, msgs, u, now)
 			if err == nil {
 				continue
 			}
@@ -459,9 +460,9 @@ func refusal(err error) bool {
 }
 
 // applyUpdate applies u to its recipient and, if that makes the recipient
-// final, queues its delivery record, all in tx. A refusal returns before
-// anything is written.
-func applyUpdate(tx *bolt.Tx, u Update, now time.Time) error {
+// final, queues its delivery record, all in tx; msgs caches the messages
+// read for those records. A refusal returns before anything is written.
+func applyUpdate(tx *bolt.Tx, msgs msgCache, u Update, now time.Time) error {
 	var final *Rcpt
 	err := updateRcpt(tx, u.Ref, func(r *Rcpt) error {
 		was := r.Status
@@ -484,7 +485,7 @@ func applyUpdate(tx *bolt.Tx, u Update, now time.Time) error {
 	if err != nil || final == nil {
 		return err
 	}
-	return queueRecord(tx, u.Ref.ID, final, now)
+	return queueRecord(tx, msgs, u.Ref.ID, final, now)
 }
 
 // applyOp is the state transition of one update.
@@ -639,8 +640,9 @@ func (s *Bolt) Drop(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		msgs := msgCache{}
 		for i := range dropped {
-			if err := queueRecord(tx, id, &dropped[i], now); err != nil {
+			if err := queueRecord(tx, msgs, id, &dropped[i], now); err != nil {
 				return err
 			}
 		}
@@ -873,15 +875,36 @@ func loadMessage(tx *bolt.Tx, id string) (*Message, error) {
 	return m, nil
 }
 
-// queueRecord adds a delivery record for r to the records queue; the
-// recorder appends it to records.jsonl after the commit.
-func queueRecord(tx *bolt.Tx, id string, r *Rcpt, now time.Time) error {
+// msgCache holds the messages (their msg record, without recipients) that
+// one write function has decoded, so that several recipients of a message
+// that become final in one transaction read and unmarshal it once. A write
+// function makes its own on each run; Record and Drop do not change msg
+// records, so the cached ones stay true for the run.
+type msgCache map[string]*Message
+
+// get returns message id's record, from the cache or from tx.
+func (c msgCache) get(tx *bolt.Tx, id string) (*Message, error) {
+	if m, ok := c[id]; ok {
+		return m, nil
+	}
 	v := tx.Bucket(bMsg).Get([]byte(id))
 	if v == nil {
-		return ErrNotFound
+		return nil, ErrNotFound
 	}
-	var m Message
-	if err := json.Unmarshal(v, &m); err != nil {
+	m := new(Message)
+	if err := json.Unmarshal(v, m); err != nil {
+		return nil, fmt.Errorf("decode message %s: %w", id, err)
+	}
+	c[id] = m
+	return m, nil
+}
+
+// queueRecord adds a delivery record for r to the records queue; the
+// recorder appends it to records.jsonl after the commit. The message is
+// read through msgs.
+func queueRecord(tx *bolt.Tx, msgs msgCache, id string, r *Rcpt, now time.Time) error {
+	m, err := msgs.get(tx, id)
+	if err != nil {
 		return err
 	}
 	size := r.Size
