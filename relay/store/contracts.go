@@ -34,6 +34,9 @@ type Queue interface {
 	// returns the new message's queue id. It returns only after the body
 	// and the record are on stable storage, so the SMTP layer may answer
 	// 250 on a nil error. Every recipient starts Queued and due at once.
+	// A backend that keeps a free-space reserve refuses a body that would
+	// eat into it, whatever size the client announced, with an error
+	// wrapping ErrDiskFull.
 	Accept(ctx context.Context, env Envelope, r io.Reader) (id string, err error)
 
 	// Claim takes recipients that are due at req.Now, oldest first:
@@ -52,14 +55,18 @@ type Queue interface {
 	// Record applies updates in one commit. An update that names a Lease
 	// applies only while that lease still holds the recipient (Delivering,
 	// same owner, same attempt); otherwise it is refused with an error
-	// wrapping ErrLeaseLost and the others still apply. The error joins one
-	// *UpdateError per refused update; a storage failure applies nothing.
+	// wrapping ErrLeaseLost and the others still apply. An update the
+	// recipient's state does not allow (or whose IfAwaiting does not hold)
+	// is refused likewise with ErrInvalid, one naming no recipient with
+	// ErrNotFound. The error joins one *UpdateError per refused update; a
+	// storage failure applies nothing.
 	Record(ctx context.Context, updates ...Update) error
 
 	// Get returns the message id with the state of every recipient.
 	Get(ctx context.Context, id string) (*Message, error)
 
 	// Body opens the stored body of message id. The caller must Close it.
+	// Workers use ReadBody, which reads it once, whole.
 	Body(ctx context.Context, id string) (Body, error)
 
 	// Lookup finds the recipients that used value as the given kind of
