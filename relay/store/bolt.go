@@ -48,6 +48,9 @@ type Bolt struct {
 	// boltBatch makes writes use bbolt's DB.Batch instead of the
 	// committer; only the benchmark sets it, to compare the two.
 	boltBatch bool
+	// freeSpace, when set, replaces statfs in FreeSpace; only tests set
+	// it, to fake a file system near its reserve.
+	freeSpace func() (int64, error)
 }
 
 // Options configures OpenBolt. The zero value is usable.

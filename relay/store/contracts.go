@@ -34,29 +34,39 @@ type Queue interface {
 	// returns the new message's queue id. It returns only after the body
 	// and the record are on stable storage, so the SMTP layer may answer
 	// 250 on a nil error. Every recipient starts Queued and due at once.
+	// A backend that keeps a free-space reserve refuses a body that would
+	// eat into it, whatever size the client announced, with an error
+	// wrapping ErrDiskFull.
 	Accept(ctx context.Context, env Envelope, r io.Reader) (id string, err error)
 
-	// Claim takes req.Limit recipients (and the rest of the last message's,
-	// see ClaimRequest.Limit) that are due at req.Now:
+	// Claim takes recipients that are due at req.Now, oldest first:
 	// Queued or Deferred ones whose next attempt has come, and Delivering
-	// ones whose lease has expired (their owner died). Each becomes
-	// Delivering, owned by req.Owner until req.Now+req.Lease (NextAttempt
-	// holds the lease's end), with its attempt count incremented, all
-	// committed before Claim returns: the attempt is on record before it is
-	// made. Recipients of one message are grouped in one Job.
+	// ones whose lease has expired (their owner died). It takes messages
+	// whole: with one recipient of a message it takes every recipient of
+	// that message due at req.Now, whenever each became due, so that one
+	// group MMS is never split between claims (see ClaimRequest.Limit).
+	// Each becomes Delivering, owned by req.Owner until
+	// req.Now+req.Lease (NextAttempt holds the lease's end), with its
+	// attempt count incremented, all committed before Claim returns: the
+	// attempt is on record before it is made. The recipients of one
+	// message form one Job, in index order.
 	Claim(ctx context.Context, req ClaimRequest) ([]Job, error)
 
 	// Record applies updates in one commit. An update that names a Lease
 	// applies only while that lease still holds the recipient (Delivering,
 	// same owner, same attempt); otherwise it is refused with an error
-	// wrapping ErrLeaseLost and the others still apply. The error joins one
-	// *UpdateError per refused update; a storage failure applies nothing.
+	// wrapping ErrLeaseLost and the others still apply. An update the
+	// recipient's state does not allow (or whose IfAwaiting does not hold)
+	// is refused likewise with ErrInvalid, one naming no recipient with
+	// ErrNotFound. The error joins one *UpdateError per refused update; a
+	// storage failure applies nothing.
 	Record(ctx context.Context, updates ...Update) error
 
 	// Get returns the message id with the state of every recipient.
 	Get(ctx context.Context, id string) (*Message, error)
 
 	// Body opens the stored body of message id. The caller must Close it.
+	// Workers use ReadBody, which reads it once, whole.
 	Body(ctx context.Context, id string) (Body, error)
 
 	// Lookup finds the recipients that used value as the given kind of
@@ -155,9 +165,11 @@ type ClaimRequest struct {
 	// Lease is how long the claim holds before another owner may take the
 	// recipient again; it must cover conversion and delivery.
 	Lease time.Duration
-	// Limit is the number of recipients taken, unless the last message
-	// claimed has more recipients due: they are taken too, so that the
-	// numbers of one group MMS go out together.
+	// Limit is the number of recipients Claim aims to take. It counts
+	// recipients, but a message is never split: once Limit is reached no
+	// further message is started, and the message that reaches it comes
+	// with all its due recipients, so a claim may return more than Limit.
+	// A Limit of 1 takes one message.
 	Limit int
 }
 
@@ -191,12 +203,14 @@ const (
 	// any state: an MM4 delivery report such as "Retrieved".
 	OpReport
 	// OpAnswered records the awaited answer (Update.Report): the
-	// recipient no longer awaits one.
+	// recipient no longer awaits one. With Update.IfAwaiting it applies
+	// only while one is awaited (the watcher giving up on an answer).
 	OpAnswered
 	// OpRequeue makes a Delivered recipient Deferred again, due at
 	// Update.Next: a peer that took the message but never confirmed it,
 	// or answered with a temporary failure, gets it again with the same
-	// identifiers.
+	// identifiers. With Update.IfAwaiting it applies only while an answer
+	// is awaited.
 	OpRequeue
 )
 
@@ -218,6 +232,14 @@ type Update struct {
 	// OpAttempt, OpDelivered, OpDeferred and OpFailed from a worker name
 	// it. An update without one (a report, an operator) checks no lease.
 	Lease Lease
+	// IfAwaiting, with OpRequeue or OpAnswered: apply only while the
+	// recipient still awaits an answer (AnswerBy set); otherwise the
+	// update is refused with an *UpdateError wrapping ErrInvalid. The
+	// answer watcher sets it, so that an answer recorded after it listed
+	// Awaiting (OpAnswered, which clears AnswerBy) is not undone by a
+	// requeue that sends a confirmed message again. With another op the
+	// update is refused (ErrInvalid).
+	IfAwaiting bool
 
 	Attempt  Attempt   // OpAttempt
 	PeerID   string    // OpDelivered

@@ -6,10 +6,12 @@
 // # Contracts
 //
 //   - Queue: Accept a body from an io.Reader; Claim due recipients as leases
-//     (ClaimRequest: owner, time, lease, limit); Record a group of updates
-//     (OpAttempt, OpDelivered, OpDeferred, OpFailed, OpReport, OpAnswered,
-//     OpRequeue) in one commit; Get, Body (ReadBody reads one once), Lookup
-//     by wire identifier, NextDue, Awaiting and Counts.
+//     (ClaimRequest: owner, time, lease, limit), a message's due recipients
+//     always together; Record a group of updates (OpAttempt, OpDelivered,
+//     OpDeferred, OpFailed, OpReport, OpAnswered, OpRequeue; IfAwaiting
+//     makes the last two conditional) in one commit; Get, Body (ReadBody
+//     reads one once), Lookup by wire identifier, NextDue, Awaiting and
+//     Counts.
 //   - Admin: List, Retry, Drop, Purge.
 //   - KV: tables of JSON values, PutKVIfAbsent and ClaimOnce.
 //   - SpaceChecker: optional free-space check.
@@ -88,8 +90,11 @@
 // a 50 MB value would be copied into the write transaction and written while
 // every other writer waits, and because bbolt never gives space back to the
 // file system (freed pages are only reused), so a burst of large messages
-// would leave a large file for good; with files, Purge simply unlinks, and
-// Body hands the delivery worker an *os.File it can read at offsets.
+// would leave a large file for good; with files, Purge simply unlinks (a
+// reader that has the file open keeps reading it). Workers read a body once,
+// whole, through ReadBody: a spooled body from its file into one buffer of
+// the size on record, an inline one as the copy that Body made in its read
+// transaction, handed over without another.
 //
 // # Layout
 //
@@ -120,7 +125,12 @@
 // # Disk full
 //
 // Errors caused by ENOSPC or EDQUOT wrap ErrDiskFull, as does Accept when
-// free space minus the body size would fall under Options.MinFree. The SMTP
-// layer answers 452 4.3.1 for those (errors.Is(err, ErrDiskFull)), and calls
+// storing the body would leave less free space than Options.MinFree. Accept
+// checks the body's actual size, not a size announced by the client: up
+// front when the reader tells its length, otherwise once it is known, after
+// reading an inline body or while spooling a large one (which stops as soon
+// as it outgrows the room above the reserve), and again once a spool file is
+// written; a refused body leaves neither record nor file. The SMTP layer
+// answers 452 4.3.1 for those (errors.Is(err, ErrDiskFull)), and calls
 // CheckSpace with the SIZE parameter at MAIL to refuse early.
 package store

@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,19 +33,26 @@ type lener interface{ Len() int }
 
 // Accept implements Queue.Accept. A body of at most Options.InlineMax
 // bytes is read straight into the value stored in the database (one copy);
-// a larger one is streamed into a spool file. A reader that tells its
-// length (*bytes.Reader, say) is checked against the free-space reserve
-// with that size up front.
+// a larger one is streamed into a spool file. The free-space reserve
+// (Options.MinFree) is checked against the body's actual size: up front
+// when r tells its length (*bytes.Reader, say), and in any case once the
+// size is known, before the commit: after reading an inline body, and while
+// spooling a large one, which stops as soon as the body would eat into the
+// reserve.
 func (s *Bolt) Accept(ctx context.Context, env Envelope, r io.Reader) (string, error) {
 	known := -1
 	if l, ok := r.(lener); ok {
 		known = l.Len()
 	}
-	if err := s.checkSpace(int64(max(known, 0))); err != nil {
+	room, err := s.room()
+	if err != nil {
 		return "", fmt.Errorf("store: accept: %w", err)
 	}
+	if size := int64(max(known, 0)); size > room {
+		return "", fmt.Errorf("store: accept: %w", s.noRoom(room, size))
+	}
 	if s.opts.InlineMax < 0 || known > s.opts.InlineMax {
-		return s.accept(ctx, env, nil, r)
+		return s.accept(ctx, env, nil, r, room)
 	}
 	// val is the stored value: a 0 byte, then the body.
 	var val []byte
@@ -57,14 +64,14 @@ func (s *Bolt) Accept(ctx context.Context, env Envelope, r io.Reader) (string, e
 	} else {
 		val = make([]byte, 1, 1+min(s.opts.InlineMax+1, 32<<10))
 	}
-	val, err := readUpTo(val, r, s.opts.InlineMax+2)
+	val, err = readUpTo(val, r, s.opts.InlineMax+2)
 	if err != nil {
 		return "", fmt.Errorf("store: accept: read body: %w", err)
 	}
 	if len(val) <= s.opts.InlineMax+1 {
-		return s.accept(ctx, env, val, nil)
+		return s.accept(ctx, env, val, nil, room)
 	}
-	return s.accept(ctx, env, nil, io.MultiReader(bytes.NewReader(val[1:]), r))
+	return s.accept(ctx, env, nil, io.MultiReader(bytes.NewReader(val[1:]), r), room)
 }
 
 // readUpTo appends from r to buf until io.EOF or until buf holds limit
@@ -88,11 +95,14 @@ func readUpTo(buf []byte, r io.Reader, limit int) ([]byte, error) {
 
 // accept stores a message whose body is either inline (r == nil: val, a 0
 // byte followed by the body, goes into the database in the same transaction
-// as the record) or read from r into a spool file. A spool file is written to a temporary name, fsynced
-// and renamed to spool/<id> before the record is committed, and the spool
-// directory is fsynced by the same group commit, so the record is the commit
-// marker: a file without one is an orphan that Open removes.
-func (s *Bolt) accept(ctx context.Context, env Envelope, val []byte, r io.Reader) (string, error) {
+// as the record) or read from r into a spool file. A spool file is written
+// to a temporary name, fsynced and renamed to spool/<id> before the record
+// is committed, and the spool directory is fsynced by the same group
+// commit, so the record is the commit marker: a file without one is an
+// orphan that Open removes. room is how many bytes the body may take
+// before free space falls under the reserve (see Bolt.room); a larger body
+// is refused with ErrDiskFull and nothing is kept.
+func (s *Bolt) accept(ctx context.Context, env Envelope, val []byte, r io.Reader, room int64) (string, error) {
 	if len(env.Recipients) == 0 {
 		return "", fmt.Errorf("store: accept: %w: no recipients", ErrInvalid)
 	}
@@ -114,14 +124,23 @@ func (s *Bolt) accept(ctx context.Context, env Envelope, val []byte, r io.Reader
 	var size int64
 	spooled := r != nil
 	if spooled {
-		n, err := writeFileSync(s.spoolDir, id, io.TeeReader(r, h))
+		n, err := writeFileSync(s.spoolDir, id, io.TeeReader(&roomReader{s: s, r: r, room: room}, h))
 		if err != nil {
 			return "", wrapErr("accept: write body", err)
 		}
 		size = n
+		// The file now takes its space: check the reserve again with what
+		// is actually free, which other accepts may have used meanwhile.
+		if err := s.checkSpace(0); err != nil {
+			os.Remove(filepath.Join(s.spoolDir, id))
+			return "", fmt.Errorf("store: accept %s: %w", id, err)
+		}
 	} else {
-		h.Write(val[1:])
 		size = int64(len(val) - 1)
+		if size > room {
+			return "", fmt.Errorf("store: accept: %w", s.noRoom(room, size))
+		}
+		h.Write(val[1:])
 	}
 	m := &Message{ID: id, Envelope: env, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), Created: now}
 	mjs, err := json.Marshal(m)
@@ -288,7 +307,11 @@ func (s *Bolt) Body(ctx context.Context, id string) (Body, error) {
 
 // Claim implements Queue.Claim. The due index holds waiting recipients by
 // next attempt and Delivering ones by the end of their lease, so one cursor
-// finds both, oldest first.
+// finds both, oldest first. For each message it reaches, Claim takes every
+// recipient of that message due at req.Now, read from the message's own
+// recipients (the rcpt bucket), not from neighbours in the due index: after
+// a retry with jittered backoff, the recipients of one message are due at
+// slightly different times and need not sit side by side there.
 func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 	if req.Limit <= 0 {
 		return nil, nil
@@ -301,56 +324,55 @@ func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 	err := s.update(ctx, false, func(tx *bolt.Tx) error {
 		jobs = jobs[:0] // fn may run again: start afresh
 		max := dueKey(now, "", 0)[:8]
-		var refs []RcptRef
+		// Collect first, then write: bbolt cursors must not be mutated
+		// while iterating.
+		type claimed struct {
+			id    string
+			rcpts []Rcpt // the due recipients, as read
+		}
+		var msgs []claimed
+		taken := map[string]bool{}
+		n := 0
 		c := tx.Bucket(bDue).Cursor()
-		// The recipients of one message due at the same time sit side by
-		// side in the index (time ‖ id ‖ index): a claim that reaches its
-		// limit still takes the rest of the message it is in, so the
-		// numbers of one group MMS are never split between workers.
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && n < req.Limit; k, _ = c.Next() {
 			if bytes.Compare(k[:8], max) > 0 {
 				break
 			}
 			ref := RcptRef{string(k[8 : 8+idLen]), int(binary.BigEndian.Uint16(k[8+idLen:]))}
-			if len(refs) >= req.Limit && ref.ID != refs[len(refs)-1].ID {
-				break
+			if taken[ref.ID] {
+				continue // taken with its message
 			}
-			refs = append(refs, ref)
+			taken[ref.ID] = true
+			due, err := dueRcpts(tx, ref.ID, now)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(due, func(r Rcpt) bool { return r.Index == ref.Index }) {
+				return fmt.Errorf("%w: due index names %s, which is not due", ErrInvalid, ref)
+			}
+			msgs = append(msgs, claimed{ref.ID, due})
+			n += len(due)
 		}
-		byID := map[string]int{}
-		var jobIDs []string
-		for _, ref := range refs {
-			err := updateRcpt(tx, ref, func(r *Rcpt) error {
-				if !r.Status.Waiting() && r.Status != Delivering {
-					return fmt.Errorf("%w: due index names %s in state %s", ErrInvalid, ref, r.Status)
-				}
+		for _, m := range msgs {
+			var idx []int
+			for _, old := range m.rcpts {
+				r := old
 				r.Status = Delivering
 				r.Owner = req.Owner
 				r.Attempts++
 				r.LastAttempt = now
 				r.NextAttempt = now.Add(req.Lease)
 				r.Updated = now
-				return nil
-			})
+				if err := putRcpt(tx, m.id, &old, &r); err != nil {
+					return err
+				}
+				idx = append(idx, r.Index)
+			}
+			msg, err := loadMessage(tx, m.id)
 			if err != nil {
 				return err
 			}
-			j, ok := byID[ref.ID]
-			if !ok {
-				j = len(jobs)
-				byID[ref.ID] = j
-				jobs = append(jobs, Job{})
-				jobIDs = append(jobIDs, ref.ID)
-			}
-			jobs[j].Rcpts = append(jobs[j].Rcpts, ref.Index)
-		}
-		for i := range jobs {
-			m, err := loadMessage(tx, jobIDs[i])
-			if err != nil {
-				return err
-			}
-			jobs[i].Message = m
-			sort.Ints(jobs[i].Rcpts)
+			jobs = append(jobs, Job{Message: msg, Rcpts: idx}) // in index order, as read
 		}
 		return nil
 	})
@@ -358,6 +380,25 @@ func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 		return nil, fmt.Errorf("store: claim: %w", err)
 	}
 	return jobs, nil
+}
+
+// dueRcpts returns the recipients of message id that are due at now, in
+// index order: waiting ones whose next attempt has come and Delivering
+// ones whose lease has ended.
+func dueRcpts(tx *bolt.Tx, id string, now time.Time) ([]Rcpt, error) {
+	var due []Rcpt
+	c := tx.Bucket(bRcpt).Cursor()
+	prefix := []byte(id)
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var r Rcpt
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("decode recipient %x: %w", k, err)
+		}
+		if indexedDue(&r) && !r.NextAttempt.After(now) {
+			due = append(due, r)
+		}
+	}
+	return due, nil
 }
 
 // NextDue implements Queue.NextDue.
@@ -393,8 +434,9 @@ func (s *Bolt) Record(ctx context.Context, updates ...Update) error {
 	op := &writeOp{done: make(chan error, 1), records: true}
 	op.fn = func(tx *bolt.Tx) error {
 		refused = refused[:0] // fn may run again: start afresh
+		msgs := msgCache{}
 		for _, u := range updates {
-			err := applyUpdate(tx, u, now)
+			err := applyUpdate(tx, msgs, u, now)
 			if err == nil {
 				continue
 			}
@@ -418,9 +460,9 @@ func refusal(err error) bool {
 }
 
 // applyUpdate applies u to its recipient and, if that makes the recipient
-// final, queues its delivery record, all in tx. A refusal returns before
-// anything is written.
-func applyUpdate(tx *bolt.Tx, u Update, now time.Time) error {
+// final, queues its delivery record, all in tx; msgs caches the messages
+// read for those records. A refusal returns before anything is written.
+func applyUpdate(tx *bolt.Tx, msgs msgCache, u Update, now time.Time) error {
 	var final *Rcpt
 	err := updateRcpt(tx, u.Ref, func(r *Rcpt) error {
 		was := r.Status
@@ -443,7 +485,7 @@ func applyUpdate(tx *bolt.Tx, u Update, now time.Time) error {
 	if err != nil || final == nil {
 		return err
 	}
-	return queueRecord(tx, u.Ref.ID, final, now)
+	return queueRecord(tx, msgs, u.Ref.ID, final, now)
 }
 
 // applyOp is the state transition of one update.
@@ -453,6 +495,14 @@ func applyOp(r *Rcpt, u Update, now time.Time) error {
 			return fmt.Errorf("%w: recipient is %s, not claimed", ErrInvalid, r.Status)
 		}
 		return nil
+	}
+	if u.IfAwaiting {
+		if u.Op != OpRequeue && u.Op != OpAnswered {
+			return fmt.Errorf("%w: IfAwaiting with %v", ErrInvalid, u.Op)
+		}
+		if r.AnswerBy.IsZero() {
+			return fmt.Errorf("%w: recipient is %s and awaits no answer", ErrInvalid, r.Status)
+		}
 	}
 	switch u.Op {
 	case OpAttempt:
@@ -590,8 +640,9 @@ func (s *Bolt) Drop(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		msgs := msgCache{}
 		for i := range dropped {
-			if err := queueRecord(tx, id, &dropped[i], now); err != nil {
+			if err := queueRecord(tx, msgs, id, &dropped[i], now); err != nil {
 				return err
 			}
 		}
@@ -824,15 +875,36 @@ func loadMessage(tx *bolt.Tx, id string) (*Message, error) {
 	return m, nil
 }
 
-// queueRecord adds a delivery record for r to the records queue; the
-// recorder appends it to records.jsonl after the commit.
-func queueRecord(tx *bolt.Tx, id string, r *Rcpt, now time.Time) error {
+// msgCache holds the messages (their msg record, without recipients) that
+// one write function has decoded, so that several recipients of a message
+// that become final in one transaction read and unmarshal it once. A write
+// function makes its own on each run; Record and Drop do not change msg
+// records, so the cached ones stay true for the run.
+type msgCache map[string]*Message
+
+// get returns message id's record, from the cache or from tx.
+func (c msgCache) get(tx *bolt.Tx, id string) (*Message, error) {
+	if m, ok := c[id]; ok {
+		return m, nil
+	}
 	v := tx.Bucket(bMsg).Get([]byte(id))
 	if v == nil {
-		return ErrNotFound
+		return nil, ErrNotFound
 	}
-	var m Message
-	if err := json.Unmarshal(v, &m); err != nil {
+	m := new(Message)
+	if err := json.Unmarshal(v, m); err != nil {
+		return nil, fmt.Errorf("decode message %s: %w", id, err)
+	}
+	c[id] = m
+	return m, nil
+}
+
+// queueRecord adds a delivery record for r to the records queue; the
+// recorder appends it to records.jsonl after the commit. The message is
+// read through msgs.
+func queueRecord(tx *bolt.Tx, msgs msgCache, id string, r *Rcpt, now time.Time) error {
+	m, err := msgs.get(tx, id)
+	if err != nil {
 		return err
 	}
 	size := r.Size

@@ -287,6 +287,66 @@ func TestQueueLifecycle(t *testing.T) {
 	}
 }
 
+// TestRecordGroupRecords makes several recipients of two messages final in
+// one Record (and the rest by Drop), which reads each message once per
+// transaction for their delivery records: every record still carries its
+// own message's facts and its own recipient's.
+func TestRecordGroupRecords(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	dir := t.TempDir()
+	s := openTest(t, dir, clk)
+	envB := testEnv("+21", "+22", "+23")
+	envB.From, envB.Kind = "bob@example.org", KindEmail
+	idA, err := s.Accept(ctx, testEnv("+11", "+12", "+13"), bytes.NewReader([]byte("message A")))
+	tcheck(t, err, "Accept A")
+	idB, err := s.Accept(ctx, envB, bytes.NewReader([]byte("the message B")))
+	tcheck(t, err, "Accept B")
+	jobs, err := s.Claim(ctx, claimAt(clk.Now(), 10))
+	tcheck(t, err, "Claim")
+	if len(jobs) != 2 {
+		t.Fatalf("Claim = %+v, want both messages", jobs)
+	}
+	ja, jb := jobs[0], jobs[1]
+	refA, refB := ja.Refs(), jb.Refs()
+	tcheck(t, s.Record(ctx,
+		Update{Ref: refA[2], Op: OpAttempt, Lease: ja.Lease(2), Attempt: Attempt{Route: "mm4", Size: 777}},
+		Update{Ref: refA[0], Op: OpDelivered, Lease: ja.Lease(0), PeerID: "pa0"},
+		Update{Ref: refB[0], Op: OpDelivered, Lease: jb.Lease(0), PeerID: "pb0"},
+		Update{Ref: refA[1], Op: OpFailed, Lease: ja.Lease(1), Reason: "550 a1"},
+		Update{Ref: refB[1], Op: OpDeferred, Lease: jb.Lease(1), Next: clk.Now().Add(time.Hour)},
+		Update{Ref: refA[2], Op: OpDelivered, Lease: ja.Lease(2), PeerID: "pa2"},
+	), "Record")
+	tcheck(t, s.Drop(ctx, idB), "Drop B")
+	tcheck(t, s.Close(), "Close")
+	type rec struct {
+		id     string
+		rcpt   int
+		st     Status
+		from   string
+		kind   Kind
+		to     string
+		size   int64
+		peer   string
+		errMsg string
+	}
+	want := []rec{
+		{idA, 0, Delivered, "alice@example.org", KindMMS, "+11", 9, "pa0", ""},
+		{idB, 0, Delivered, "bob@example.org", KindEmail, "+21", 13, "pb0", ""},
+		{idA, 1, Failed, "alice@example.org", KindMMS, "+12", 9, "", "550 a1"},
+		{idA, 2, Delivered, "alice@example.org", KindMMS, "+13", 777, "pa2", ""},
+		{idB, 1, Dropped, "bob@example.org", KindEmail, "+22", 13, "", ""},
+		{idB, 2, Dropped, "bob@example.org", KindEmail, "+23", 13, "", ""},
+	}
+	var got []rec
+	for _, r := range readRecords(t, dir) {
+		got = append(got, rec{r.QueueID, r.Rcpt, r.Status, r.From, r.Kind, r.To, r.Size, r.PeerID, r.Error})
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("records =\n%v\nwant\n%v", got, want)
+	}
+}
+
 func readRecords(t *testing.T, dir string) []Record {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, recordsName))

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Backend) {
 	}{
 		{"AcceptGetBody", testAcceptGetBody},
 		{"ClaimOrderAndGrouping", testClaimOrder},
+		{"ClaimWholeMessage", testClaimWholeMessage},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"RecordGroup", testRecordGroup},
 		{"AttemptLookup", testAttemptLookup},
@@ -42,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Backend) {
 		{"AnsweredBeforeDelivered", testAnsweredBefore},
 		{"AwaitingAndAnswered", testAwaiting},
 		{"Requeue", testRequeue},
+		{"IfAwaiting", testIfAwaiting},
 		{"Counts", testCounts},
 		{"NextDue", testNextDue},
 		{"Admin", testAdmin},
@@ -258,6 +260,53 @@ func testClaimOrder(t *testing.T, h *harness) {
 	ref2, lease := h.one("C", at, time.Minute)
 	if ref2 != ref || lease.Attempt != 2 || h.rcpt(ref).Attempts != 2 {
 		t.Fatalf("claim after deferral = %v %+v, want %v attempt 2", ref2, lease, ref)
+	}
+}
+
+// testClaimWholeMessage: the recipients of one message, due at slightly
+// different times (jittered backoff after a retry, a lease that ended), are
+// claimed together even when another message's recipient is due between
+// them and the limit is 1; one not yet due stays.
+func testClaimWholeMessage(t *testing.T, h *harness) {
+	t0 := time.Now().Add(time.Second) // after the accepts below
+	idA := h.accept("group", "+1", "+2", "+3", "+4")
+	idB := h.accept("single", "+5")
+	jobs := h.claim("A", t0, time.Minute, 10)
+	if len(jobs) != 2 || jobs[0].Message.ID != idA || jobs[1].Message.ID != idB {
+		t.Fatalf("first Claim = %+v, want %s and %s", jobs, idA, idB)
+	}
+	ja, jb := jobs[0], jobs[1]
+	at := t0.Add(time.Minute) // A/0 stays Delivering; its lease ends at at
+	h.record(
+		store.Update{Ref: store.RcptRef{ID: idA, Index: 1}, Op: store.OpDeferred, Lease: ja.Lease(1), Next: at.Add(time.Millisecond)},
+		store.Update{Ref: store.RcptRef{ID: idA, Index: 2}, Op: store.OpDeferred, Lease: ja.Lease(2), Next: at.Add(2 * time.Millisecond)},
+		store.Update{Ref: store.RcptRef{ID: idA, Index: 3}, Op: store.OpDeferred, Lease: ja.Lease(3), Next: at.Add(time.Hour)},
+		// B is due between A's recipients.
+		store.Update{Ref: store.RcptRef{ID: idB, Index: 0}, Op: store.OpDeferred, Lease: jb.Lease(0), Next: at.Add(500 * time.Microsecond)},
+	)
+	now := at.Add(5 * time.Millisecond)
+	jobs = h.claim("B", now, time.Minute, 1)
+	if len(jobs) != 1 || jobs[0].Message.ID != idA || fmt.Sprint(jobs[0].Rcpts) != "[0 1 2]" {
+		t.Fatalf("Claim(limit 1) at t+5ms = %+v, want %s [0 1 2] and nothing else", jobs, idA)
+	}
+	for _, i := range jobs[0].Rcpts {
+		r := jobs[0].Message.Rcpts[i]
+		if r.Status != store.Delivering || r.Owner != "B" || r.Attempts != 2 || !r.NextAttempt.Equal(now.Add(time.Minute)) {
+			t.Fatalf("claimed %s/%d = %+v", idA, i, r)
+		}
+	}
+	if r := jobs[0].Message.Rcpts[3]; r.Status != store.Deferred || !r.NextAttempt.Equal(at.Add(time.Hour)) {
+		t.Fatalf("recipient not yet due = %+v, want it left Deferred", r)
+	}
+	jobs = h.claim("B", now, time.Minute, 10)
+	if len(jobs) != 1 || jobs[0].Message.ID != idB || fmt.Sprint(jobs[0].Rcpts) != "[0]" {
+		t.Fatalf("second Claim = %+v, want %s [0]", jobs, idB)
+	}
+	if jobs := h.claim("C", now, time.Minute, 10); len(jobs) != 0 {
+		t.Fatalf("third Claim = %+v, want nothing", jobs)
+	}
+	if r := h.rcpt(store.RcptRef{ID: idA, Index: 3}); r.Status != store.Deferred || r.Attempts != 1 {
+		t.Fatalf("%s/3 after the claims = %+v, want Deferred, one attempt", idA, r)
 	}
 }
 
@@ -489,6 +538,87 @@ func testRequeue(t *testing.T, h *harness) {
 	}
 	if r := h.rcpt(ref); r.TransactionID != "T1" {
 		t.Fatalf("requeued recipient lost its identifiers: %+v", r)
+	}
+}
+
+// testIfAwaiting: the answer watcher's OpRequeue and OpAnswered with
+// IfAwaiting apply only while the recipient still awaits an answer, so an
+// answer recorded after Awaiting listed it is not undone.
+func testIfAwaiting(t *testing.T, h *harness) {
+	now := time.Now().Add(time.Second) // after the accept below
+	id := h.accept("body", "+1", "+2", "+3", "+4", "+5")
+	j := h.claim("A", now, time.Minute, 10)[0]
+	refs := j.Refs()
+	by := now.Add(time.Minute)
+	var ups []store.Update
+	for i, ref := range refs[:4] {
+		ups = append(ups, store.Update{Ref: ref, Op: store.OpDelivered, Lease: j.Lease(i), PeerID: fmt.Sprint("p", i), AnswerBy: by})
+	}
+	h.record(ups...)
+	listed, err := h.q.Awaiting(h.ctx, by, 0)
+	h.check(err, "Awaiting")
+	if fmt.Sprint(listed) != fmt.Sprint(refs[:4]) {
+		t.Fatalf("Awaiting = %v, want %v", listed, refs[:4])
+	}
+	// The answers to 1 and 3 arrive after the watcher listed them.
+	h.record(
+		store.Update{Ref: refs[1], Op: store.OpAnswered, Report: "Ok"},
+		store.Update{Ref: refs[3], Op: store.OpAnswered, Report: "Ok"},
+	)
+	next := by.Add(time.Minute)
+	err = h.q.Record(h.ctx,
+		store.Update{Ref: refs[0], Op: store.OpRequeue, IfAwaiting: true, Next: next, Reason: "no answer"},
+		store.Update{Ref: refs[1], Op: store.OpRequeue, IfAwaiting: true, Next: next, Reason: "no answer"},
+		store.Update{Ref: refs[2], Op: store.OpAnswered, IfAwaiting: true, Report: "timeout"},
+		store.Update{Ref: refs[3], Op: store.OpAnswered, IfAwaiting: true, Report: "timeout"},
+		// Not delivered, so awaiting nothing.
+		store.Update{Ref: refs[4], Op: store.OpRequeue, IfAwaiting: true, Next: next},
+		store.Update{Ref: refs[4], Op: store.OpAnswered, IfAwaiting: true, Report: "timeout"},
+	)
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("Record with refusals = %v, want the refusals joined", err)
+	}
+	var refused []string
+	for _, e := range joined.Unwrap() {
+		var ue *store.UpdateError
+		if !errors.As(e, &ue) || !errors.Is(e, store.ErrInvalid) {
+			t.Fatalf("refusal %v is not an *UpdateError wrapping ErrInvalid", e)
+		}
+		refused = append(refused, fmt.Sprint(ue.Update.Ref.Index, ue.Update.Op))
+	}
+	if want := "[1 requeue 3 answered 4 requeue 4 answered]"; fmt.Sprint(refused) != want {
+		t.Fatalf("refused %v (%v), want %s", refused, err, want)
+	}
+	m, err := h.q.Get(h.ctx, id)
+	h.check(err, "Get")
+	r := m.Rcpts
+	if r[0].Status != store.Deferred || !r[0].NextAttempt.Equal(next) || !r[0].AnswerBy.IsZero() || r[0].LastError != "no answer" {
+		t.Fatalf("requeued while awaiting: %+v", r[0])
+	}
+	if r[1].Status != store.Delivered || r[1].Report != "Ok" || !r[1].AnswerBy.IsZero() || r[1].LastError != "" {
+		t.Fatalf("requeue after the answer changed the recipient: %+v", r[1])
+	}
+	if r[2].Status != store.Delivered || r[2].Report != "timeout" || !r[2].AnswerBy.IsZero() {
+		t.Fatalf("answered while awaiting: %+v", r[2])
+	}
+	if r[3].Status != store.Delivered || r[3].Report != "Ok" {
+		t.Fatalf("answer after the answer changed the recipient: %+v", r[3])
+	}
+	if r[4].Status != store.Delivering || r[4].Report != "" {
+		t.Fatalf("refused updates changed a claimed recipient: %+v", r[4])
+	}
+	if got, _ := h.q.Awaiting(h.ctx, next, 0); len(got) != 0 {
+		t.Fatalf("Awaiting after the watcher = %v, want nothing", got)
+	}
+	// Only the requeued one is claimable again.
+	jobs := h.claim("B", next, time.Minute, 10)
+	if len(jobs) != 1 || fmt.Sprint(jobs[0].Rcpts) != "[0 4]" {
+		t.Fatalf("Claim after the watcher = %+v, want [0 4] (4's lease ended)", jobs)
+	}
+	// IfAwaiting means nothing to other ops: refused.
+	if err := h.q.Record(h.ctx, store.Update{Ref: refs[1], Op: store.OpReport, IfAwaiting: true, Report: "x"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("OpReport with IfAwaiting = %v, want ErrInvalid", err)
 	}
 }
 
