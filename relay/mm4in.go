@@ -323,8 +323,13 @@ func (w *watcher) check(ctx context.Context, o *Options) error {
 		rc := m.Rcpts[ref.Index]
 		log := w.log.With("queue_id", m.ID, "rcpt", rc.Addr)
 		if rc.Attempts > maxResRetries {
-			if err := w.record(ctx, log, store.Update{Ref: ref, Op: store.OpAnswered, Report: "no MM4_forward.RES"}); err != nil {
+			applied, err := w.record(ctx, log, store.Update{Ref: ref, Op: store.OpAnswered, IfAwaiting: true,
+				Report: "no MM4_forward.RES"})
+			if err != nil {
 				return err
+			}
+			if !applied {
+				continue // answered meanwhile
 			}
 			log.Warn("no MM4_forward.RES after retries")
 			reason := fmt.Sprintf("the mobile network took the message but never confirmed it (no MM4_forward.RES after %d attempts)", rc.Attempts)
@@ -333,26 +338,32 @@ func (w *watcher) check(ctx context.Context, o *Options) error {
 			}
 			continue
 		}
-		log.Info("no MM4_forward.RES in time: sending again", "tid", rc.TransactionID)
-		w.metrics.Inc("mmsrelay_res_timeouts_total")
-		if err := w.record(ctx, log, store.Update{Ref: ref, Op: store.OpRequeue, Next: now,
-			Reason: "no MM4_forward.RES within " + o.Queue.ResponseTimeout.String()}); err != nil {
+		applied, err := w.record(ctx, log, store.Update{Ref: ref, Op: store.OpRequeue, IfAwaiting: true, Next: now,
+			Reason: "no MM4_forward.RES within " + o.Queue.ResponseTimeout.String()})
+		if err != nil {
 			return err
 		}
+		if !applied {
+			continue // answered meanwhile
+		}
+		log.Info("no MM4_forward.RES in time: sending again", "tid", rc.TransactionID)
+		w.metrics.Inc("mmsrelay_res_timeouts_total")
 		w.kick()
 	}
 	return nil
 }
 
-// record applies u; a refusal (the recipient moved on meanwhile) is
-// logged, a storage failure returned.
-func (w *watcher) record(ctx context.Context, log *slog.Logger, u store.Update) error {
+// record applies u only while the recipient still awaits its answer
+// (u.IfAwaiting): a refusal means the answer came meanwhile, or the
+// recipient moved on, and is logged; a storage failure is returned.
+func (w *watcher) record(ctx context.Context, log *slog.Logger, u store.Update) (applied bool, err error) {
 	refusedBy, err := refused(w.queue.Record(ctx, u))
 	if err != nil {
-		return err
+		return false, err
 	}
 	if e := refusedBy[u.Ref]; e != nil {
-		log.Warn("answer watch: update refused", "op", u.Op.String(), "err", e)
+		log.Info("answer watch: no longer awaiting an answer", "op", u.Op.String(), "err", e)
+		return false, nil
 	}
-	return nil
+	return true, nil
 }
