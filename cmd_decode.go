@@ -82,7 +82,7 @@ func runDecode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if looksLikeEmail(in) {
 		m, out, err = decodeMM4(in)
 	} else if m, err = decodeInput(in, pdu.Decoder{Strict: *strict}); err == nil {
-		out = describe(m)
+		out = pdujson.View(m)
 	}
 	if err != nil {
 		return fail(stderr, "decode", fmt.Errorf("%s: %w", name, err))
@@ -248,10 +248,6 @@ func looksLikeEmail(b []byte) bool {
 	}
 	return false
 }
-
-// describe returns the JSON view of m, as decode prints it; the outbox
-// route writes it beside each PDU (describeAny).
-func describe(m *pdu.Message) *pdujson.Message { return pdujson.View(m) }
 
 // writeParts writes the body of each part of m into dir as
 // <index>-<safe name>, index counting from 1, and records the path in

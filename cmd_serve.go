@@ -21,6 +21,7 @@ import (
 	"github.com/mmsrelay/mmsrelay/mail/dkim"
 	"github.com/mmsrelay/mmsrelay/mapping"
 	"github.com/mmsrelay/mmsrelay/mapping/pdu"
+	"github.com/mmsrelay/mmsrelay/mapping/pdu/pdujson"
 	"github.com/mmsrelay/mmsrelay/relay"
 	"github.com/mmsrelay/mmsrelay/relay/deliver"
 	"github.com/mmsrelay/mmsrelay/relay/imappoll"
@@ -311,7 +312,7 @@ func relayOptions(cfg *config.Config, st *store.Backend, log *slog.Logger, certs
 	}
 	tc := newTranscoder(cfg) // media: one for all routes, nil when off
 	env := deliver.Env{Hostname: cfg.Server.Hostname, OriginatorSystem: cfg.MMS.OriginatorSystem,
-		LocalDomain: cfg.MMS.Domains[0], Describe: describeAny}
+		LocalDomain: cfg.MMS.Domains[0], Describe: describePDU}
 	for _, rc := range cfg.Routes {
 		prof, ok := lookupProfile(cfg, rc.Profile)
 		if !ok {
@@ -376,5 +377,6 @@ func replyOptions(cfg *config.Config, st store.KV) (*relay.ReplyOptions, error) 
 	return ro, nil
 }
 
-// describeAny is the outbox's description of a PDU: the `decode` JSON.
-func describeAny(m *pdu.Message) any { return describe(m) }
+// describePDU is the outbox's description of a PDU: the JSON that
+// `mmsrelay decode` prints.
+func describePDU(m *pdu.Message) any { return pdujson.View(m) }

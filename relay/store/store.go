@@ -160,7 +160,9 @@ type Body interface {
 type Status uint8
 
 // Recipient states. Queued and Deferred wait for their next attempt,
-// Delivering is claimed, the others are final.
+// Delivering is claimed, the others are final, except that a Delivered
+// recipient whose peer never confirmed it (OpRequeue) is Deferred again;
+// it then gets a second delivery record when it ends.
 const (
 	Queued Status = iota + 1
 	Delivering
