@@ -112,31 +112,22 @@ func (a *answers) forwardRes(ctx context.Context, o *Options, log *slog.Logger, 
 	return nil
 }
 
-// requeue makes a delivered recipient due again at next. An answer can
-// come while the worker that sent the message has not yet recorded the
-// delivery: requeue waits for that (a few seconds at most).
+// requeue makes a delivered recipient due again at next. An answer that
+// comes while the worker that sent the message has not yet recorded the
+// delivery is kept by the store for that attempt, whose recorded delivery
+// then becomes the deferral.
 func (a *answers) requeue(ctx context.Context, log *slog.Logger, ref store.RcptRef, next time.Time, reason string) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		lost, err := refused(a.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpRequeue, Next: next, Reason: reason}))
-		if err != nil {
-			return err
-		}
-		if lost[ref] == nil {
-			a.metrics.Inc("mmsrelay_retries_total")
-			a.kick()
-			return nil
-		}
-		m, err := a.queue.Get(ctx, ref.ID)
-		if err != nil {
-			return err
-		}
-		if m.Rcpts[ref.Index].Status != store.Delivering || time.Now().After(deadline) {
-			log.Warn("requeue after a temporary .RES", "queue_id", ref.ID, "err", lost[ref])
-			return nil
-		}
-		sleep(ctx, 20*time.Millisecond)
+	lost, err := refused(a.queue.Record(ctx, store.Update{Ref: ref, Op: store.OpRequeue, Next: next, Reason: reason}))
+	if err != nil {
+		return err
 	}
+	if e := lost[ref]; e != nil {
+		log.Warn("requeue after a temporary .RES", "queue_id", ref.ID, "err", e)
+		return nil
+	}
+	a.metrics.Inc("mmsrelay_retries_total")
+	a.kick()
+	return nil
 }
 
 // report records a delivery or read report on the recipients it is for,

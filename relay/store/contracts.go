@@ -209,8 +209,11 @@ const (
 	// OpRequeue makes a Delivered recipient Deferred again, due at
 	// Update.Next: a peer that took the message but never confirmed it,
 	// or answered with a temporary failure, gets it again with the same
-	// identifiers. With Update.IfAwaiting it applies only while an answer
-	// is awaited.
+	// identifiers. On a recipient still Delivering (the answer came
+	// before the worker recorded the delivery) it is kept for that
+	// attempt: its OpDelivered then makes the recipient Deferred, due at
+	// Next. With Update.IfAwaiting it applies only while an answer is
+	// awaited.
 	OpRequeue
 )
 

@@ -359,6 +359,7 @@ func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 				r := old
 				r.Status = Delivering
 				r.Owner = req.Owner
+				r.RequeueAt, r.RequeueReason = time.Time{}, ""
 				r.Attempts++
 				r.LastAttempt = now
 				r.NextAttempt = now.Add(req.Lease)
@@ -522,6 +523,14 @@ func applyOp(r *Rcpt, u Update, now time.Time) error {
 		if !u.AnswerBy.IsZero() && !answered {
 			r.AnswerBy = u.AnswerBy
 		}
+		if !r.RequeueAt.IsZero() {
+			// The peer's answer, which came during this attempt, asked
+			// for another one (OpRequeue while Delivering).
+			r.Status = Deferred
+			r.NextAttempt = r.RequeueAt
+			r.LastError = r.RequeueReason
+			r.RequeueAt, r.RequeueReason = time.Time{}, ""
+		}
 	case OpDeferred:
 		if err := claimed(); err != nil {
 			return err
@@ -530,12 +539,14 @@ func applyOp(r *Rcpt, u Update, now time.Time) error {
 		r.NextAttempt = u.Next
 		r.LastError = u.Reason
 		r.Budget = max(u.Budget, 0)
+		r.RequeueAt, r.RequeueReason = time.Time{}, ""
 	case OpFailed:
 		if r.Status.Final() {
 			return fmt.Errorf("%w: recipient is already %s", ErrInvalid, r.Status)
 		}
 		r.Status = Failed
 		r.LastError = u.Reason
+		r.RequeueAt, r.RequeueReason = time.Time{}, ""
 	case OpReport:
 		r.Report = u.Report
 	case OpAnswered:
@@ -543,6 +554,12 @@ func applyOp(r *Rcpt, u Update, now time.Time) error {
 		r.AnswerBy = time.Time{}
 		r.AnsweredAttempt = r.Attempts
 	case OpRequeue:
+		if r.Status == Delivering && !u.IfAwaiting {
+			// The answer came before the worker recorded the delivery:
+			// its OpDelivered makes the recipient Deferred instead.
+			r.RequeueAt, r.RequeueReason = u.Next, u.Reason
+			return nil
+		}
 		if r.Status != Delivered {
 			return fmt.Errorf("%w: recipient is %s, not %s", ErrInvalid, r.Status, Delivered)
 		}

@@ -105,6 +105,12 @@ type Rcpt struct {
 	// its OpDelivered, means nothing is awaited any more. Counting attempts
 	// rather than comparing times keeps the rule free of clocks.
 	AnsweredAttempt int `json:"answered_attempt,omitempty"`
+	// RequeueAt, set while Delivering, is when the attempt under way is
+	// to be made again, with RequeueReason: the peer answered with a
+	// temporary failure before the worker recorded the delivery
+	// (OpRequeue), and that OpDelivered makes the recipient Deferred.
+	RequeueAt     time.Time `json:"requeue_at,omitzero"`
+	RequeueReason string    `json:"requeue_reason,omitempty"`
 	// Budget, when positive, is the size the next attempt must fit: the
 	// peer refused a larger one.
 	Budget int64 `json:"budget,omitempty"`

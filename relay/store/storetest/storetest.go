@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Backend) {
 		{"AnsweredBeforeDelivered", testAnsweredBefore},
 		{"AwaitingAndAnswered", testAwaiting},
 		{"Requeue", testRequeue},
+		{"RequeueDuringAttempt", testRequeueDuringAttempt},
 		{"IfAwaiting", testIfAwaiting},
 		{"Counts", testCounts},
 		{"NextDue", testNextDue},
@@ -538,6 +539,47 @@ func testRequeue(t *testing.T, h *harness) {
 	}
 	if r := h.rcpt(ref); r.TransactionID != "T1" {
 		t.Fatalf("requeued recipient lost its identifiers: %+v", r)
+	}
+}
+
+// testRequeueDuringAttempt: an answer asking for another attempt that
+// comes before the worker records the delivery (OpRequeue on a Delivering
+// recipient) makes that OpDelivered a deferral, due when the answer said;
+// the next claim starts clean.
+func testRequeueDuringAttempt(t *testing.T, h *harness) {
+	now := time.Now().Add(time.Second) // after the accepts below
+	h.accept("body", "+1")
+	ref, lease := h.one("A", now, time.Minute)
+	next := now.Add(3 * time.Minute)
+	h.record(store.Update{Ref: ref, Op: store.OpAnswered, Report: "forward.res: Error-network-problem"})
+	h.record(store.Update{Ref: ref, Op: store.OpRequeue, Next: next, Reason: "the peer asked for a retry"})
+	if r := h.rcpt(ref); r.Status != store.Delivering || r.Owner != "A" {
+		t.Fatalf("after OpRequeue during the attempt: %+v, want still Delivering by A", r)
+	}
+	h.wantCounts("requeue pending", map[store.Status]int{store.Delivering: 1})
+	h.record(store.Update{Ref: ref, Op: store.OpDelivered, Lease: lease, AnswerBy: now.Add(time.Hour)})
+	r := h.rcpt(ref)
+	if r.Status != store.Deferred || !r.NextAttempt.Equal(next) || !r.AnswerBy.IsZero() || r.LastError != "the peer asked for a retry" {
+		t.Fatalf("after OpDelivered: %+v, want Deferred due at %v, not awaiting", r, next)
+	}
+	h.wantCounts("deferred", map[store.Status]int{store.Deferred: 1})
+	if got, _ := h.q.Awaiting(h.ctx, now.Add(2*time.Hour), 0); len(got) != 0 {
+		t.Fatalf("Awaiting = %v, want nothing", got)
+	}
+	// The next attempt is delivered normally.
+	ref2, lease2 := h.one("B", next, time.Minute)
+	if ref2 != ref {
+		t.Fatalf("claim at %v = %v", next, ref2)
+	}
+	h.record(store.Update{Ref: ref, Op: store.OpDelivered, Lease: lease2})
+	if r := h.rcpt(ref); r.Status != store.Delivered {
+		t.Fatalf("second attempt: %+v, want Delivered", r)
+	}
+	// IfAwaiting (the watcher) never touches an attempt under way.
+	h.accept("body", "+2")
+	ref3, _ := h.one("C", now.Add(time.Hour), time.Minute)
+	if err := h.q.Record(h.ctx, store.Update{Ref: ref3, Op: store.OpRequeue, IfAwaiting: true, Next: next}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("OpRequeue IfAwaiting on a Delivering recipient = %v, want ErrInvalid", err)
 	}
 }
 
