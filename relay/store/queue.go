@@ -387,14 +387,12 @@ func (s *Bolt) Claim(ctx context.Context, req ClaimRequest) ([]Job, error) {
 // index order: waiting ones whose next attempt has come and Delivering
 // ones whose lease has ended.
 func dueRcpts(tx *bolt.Tx, id string, now time.Time) ([]Rcpt, error) {
-	var due []Rcpt
-	c := tx.Bucket(bRcpt).Cursor()
-	prefix := []byte(id)
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var r Rcpt
-		if err := json.Unmarshal(v, &r); err != nil {
-			return nil, fmt.Errorf("decode recipient %x: %w", k, err)
-		}
+	all, err := readRcpts(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	due := all[:0]
+	for _, r := range all {
 		if indexedDue(&r) && !r.NextAttempt.After(now) {
 			due = append(due, r)
 		}
@@ -880,6 +878,17 @@ func loadMessage(tx *bolt.Tx, id string) (*Message, error) {
 	if err := json.Unmarshal(v, m); err != nil {
 		return nil, fmt.Errorf("decode message %s: %w", id, err)
 	}
+	rcpts, err := readRcpts(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	m.Rcpts = rcpts
+	return m, nil
+}
+
+// readRcpts reads the recipients of message id, in index order.
+func readRcpts(tx *bolt.Tx, id string) ([]Rcpt, error) {
+	var rcpts []Rcpt
 	c := tx.Bucket(bRcpt).Cursor()
 	prefix := []byte(id)
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -887,9 +896,9 @@ func loadMessage(tx *bolt.Tx, id string) (*Message, error) {
 		if err := json.Unmarshal(v, &r); err != nil {
 			return nil, fmt.Errorf("decode recipient %x: %w", k, err)
 		}
-		m.Rcpts = append(m.Rcpts, r)
+		rcpts = append(rcpts, r)
 	}
-	return m, nil
+	return rcpts, nil
 }
 
 // msgCache holds the messages (their msg record, without recipients) that
